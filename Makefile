@@ -1,0 +1,38 @@
+# Two commands do everything: `make lab` and `make test`. Both create .venv when it is
+# missing, install the course into it, and install the course's Jupyter kernels.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed
+PORT   ?= 8888
+PYTEST_ARGS ?=
+
+.PHONY: lab test setup build check-release benchmarks clean
+
+setup: $(STAMP)
+
+# Reinstall only when the dependencies change.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/dlcourse kernels
+	@touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/dlcourse lab --port $(PORT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+build: $(STAMP)
+	$(BIN)/dlcourse build
+
+check-release: $(STAMP)
+	$(BIN)/dlcourse build --check
+
+benchmarks: $(STAMP)
+	$(BIN)/python benchmarks/notebook_times.py
+
+clean:
+	rm -rf build autograded feedback .pytest_cache

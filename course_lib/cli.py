@@ -1,0 +1,120 @@
+"""``dlcourse``: the course's command line. Thin: it parses, then calls ``course_lib.grading``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from .grading.course import CourseError, find_root
+
+
+def _console():
+    from rich.console import Console
+    return Console(highlight=False)
+
+
+class _Group(click.Group):
+    """Print a :class:`CourseError` as one red line and exit 2, instead of a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except CourseError as error:
+            click.secho(f"error: {error}", fg="red", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="dlcourse")
+def main():
+    """Deep Learning Fundamentals: build, check, grade and return the course's notebooks."""
+
+
+@main.command()
+@click.argument("units", nargs=-1)
+@click.option("--check", "check_only", is_flag=True,
+              help="Build into a temporary folder and fail, naming the files, if notebooks/ is stale.")
+def build(units, check_only):
+    """Build the student release in notebooks/ from solutions/ (all units, or UNITS)."""
+    from .grading.build import build as run_build, stale_files
+
+    root = find_root()
+    if check_only:
+        stale = stale_files(root)
+        if stale:
+            click.secho("notebooks/ is stale; run `dlcourse build` and commit notebooks/:", fg="red", err=True)
+            for line in stale:
+                click.echo(f"  {line}", err=True)
+            sys.exit(1)
+        click.echo("notebooks/ matches solutions/.")
+        return
+    for folder in run_build(root, list(units) or None):
+        click.echo(f"built {folder.relative_to(root)}/")
+
+
+@main.command()
+@click.argument("notebook", type=click.Path(path_type=Path))
+def check(notebook):
+    """Run NOTEBOOK as the grader will and print a table of its exercises.
+
+    Exits 1 when any check fails (nbgrader validate always exits 0).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from .grading.selfcheck import check as run_check
+
+    console = _console()
+    with Progress(TextColumn("running {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task(notebook.name, total=None)
+        results = run_check(notebook, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    table = Table(title=f"Self-check of {notebook.name}")
+    for column in ("exercise", "result", "points", "first line of the failure"):
+        table.add_column(column)
+    for r in results:
+        table.add_row(r.grade_id, "[green]passed[/]" if r.passed else "[red]failed[/]",
+                      f"{r.points:g} / {r.max_points:g}", r.message)
+    console.print(table)
+    earned, total = sum(r.points for r in results), sum(r.max_points for r in results)
+    failed = [r for r in results if not r.passed]
+    console.print(f"{earned:g} of {total:g} points from the visible checks."
+                  + ("" if not failed else f" {len(failed)} exercise(s) to fix.")
+                  + " Hidden tests run at grading time.")
+    sys.exit(1 if failed or not results else 0)
+
+
+@main.command()
+def kernels():
+    """Install the course's CPU and GPU Jupyter kernels into this environment."""
+    from .grading.kernels import install_kernels
+
+    for path in install_kernels():
+        click.echo(f"installed kernel {Path(path).name} in {path}")
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.option("--port", type=int, default=8888, show_default=True)
+@click.option("--no-browser", is_flag=True, help="Do not try to open a browser.")
+@click.argument("jupyter_args", nargs=-1, type=click.UNPROCESSED)
+def lab(port, no_browser, jupyter_args):
+    """Open JupyterLab on the course (extra arguments go to `jupyter lab`)."""
+    root = find_root()
+    command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root}",
+               "--LabApp.default_url=/lab/tree/notebooks", f"--port={port}"]
+    if no_browser:
+        command.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")   # JupyterLab refuses root otherwise; students are not root
+    command += list(jupyter_args)
+    click.secho("Starting JupyterLab on the course. Open the http://127.0.0.1 URL printed below "
+                "(it includes your access token); stop with Ctrl+C.", fg="green")
+    sys.stdout.flush()
+    os.execv(sys.executable, command)
+
+
+if __name__ == "__main__":
+    main()

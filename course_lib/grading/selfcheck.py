@@ -1,0 +1,98 @@
+"""``dlcourse check NOTEBOOK``: the student's self-check, run the way the grader runs it.
+
+A fresh kernel executes every cell (in the notebook's own folder, so data files
+resolve), errors do not stop the run, and each grade cell is scored with nbgrader's
+own rule, except that text on stderr costs nothing (see
+:mod:`course_lib.grading.preprocessors`). The notebook file is never modified.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from .course import CourseError
+from .nbconfig import CELL_TIMEOUT_S
+from .preprocessors import tolerate_stderr
+
+
+@dataclass
+class ExerciseResult:
+    """The outcome of one grade cell."""
+
+    grade_id: str
+    points: float
+    max_points: float
+    message: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.points >= self.max_points
+
+
+def first_failure_line(cell) -> str:
+    """The first line of a grade cell's error: ``ename: first line of evalue``."""
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            first = (output.get("evalue") or "").strip().splitlines()
+            return f"{output.get('ename')}: {first[0] if first else ''}".strip().rstrip(":")
+    return ""
+
+
+def score_cells(notebook) -> list[ExerciseResult]:
+    """Score every autograded cell of an executed notebook with nbgrader's rule."""
+    from nbgrader.utils import determine_grade, is_grade, is_solution
+
+    results = []
+    for cell in notebook.cells:
+        if cell.cell_type != "code" or not is_grade(cell) or is_solution(cell):
+            continue
+        tolerate_stderr(cell)
+        points, max_points = determine_grade(cell)
+        results.append(ExerciseResult(cell.metadata["nbgrader"]["grade_id"], float(points or 0),
+                                      max_points, first_failure_line(cell)))
+    return results
+
+
+def execute(path: Path, timeout: int = CELL_TIMEOUT_S, progress=None) -> nbformat.NotebookNode:
+    """Execute a copy of the notebook at ``path`` in a fresh kernel; return the executed copy.
+
+    ``progress(done, total)`` is called after each cell when given.
+    """
+    from nbclient import NotebookClient
+
+    from .kernels import IpcKernelMixin, resolve_kernel
+
+    class Client(IpcKernelMixin, NotebookClient):
+        pass
+
+    try:
+        notebook = nbformat.read(path, as_version=4)
+    except Exception as error:  # not JSON, not a notebook, wrong version
+        raise CourseError(f"{path} is not a readable notebook: {error}") from error
+    code_cells = [c for c in notebook.cells if c.cell_type == "code"]
+    done = 0
+
+    def on_cell_executed(**_):
+        nonlocal done
+        done += 1
+        if progress:
+            progress(done, len(code_cells))
+
+    requested = notebook.metadata.get("kernelspec", {}).get("name")
+    client = Client(notebook, timeout=timeout, startup_timeout=120, allow_errors=True,
+                            kernel_name=resolve_kernel(requested),
+                            resources={"metadata": {"path": str(path.parent)}},
+                            on_cell_executed=on_cell_executed)
+    client.execute()
+    return notebook
+
+
+def check(path: Path, progress=None) -> list[ExerciseResult]:
+    """Execute ``path`` and score its exercises."""
+    path = Path(path)
+    if not path.is_file():
+        raise CourseError(f"{path}: no such notebook")
+    return score_cells(execute(path, progress=progress))
