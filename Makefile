@@ -5,6 +5,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 PORT   ?= 8888
+LAB_ARGS ?=
 PYTEST_ARGS ?=
 
 .PHONY: lab test setup build check-release benchmarks clean
@@ -20,7 +21,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 lab: $(STAMP)
-	$(BIN)/dlcourse lab --port $(PORT)
+	$(BIN)/dlcourse lab --port $(PORT) $(LAB_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -177,23 +177,27 @@ def check_sample_minibatch(sample_minibatch, seed: int = 0, num_examples: int = 
     y = np.arange(num_examples, dtype=float) + 0.5       # y tells which row was drawn
     X[:, 0] = y                                          # and so does the first column
 
-    def draw(generator_seed):
-        got = call_student(sample_minibatch, X, y, batch_size, np.random.default_rng(generator_seed),
+    def draw(generator_seed, size=batch_size):
+        got = call_student(sample_minibatch, X, y, size, np.random.default_rng(generator_seed),
                            name="sample_minibatch")
         X_batch, y_batch = unpack("sample_minibatch", got, ("X_batch", "y_batch"))
-        X_batch = assert_shape("X_batch", X_batch, (batch_size, num_features),
+        X_batch = assert_shape("X_batch", X_batch, (size, num_features),
                                hint="take batch_size rows of X, all columns.")
-        y_batch = assert_shape("y_batch", y_batch, (batch_size,), hint="take the same rows of y.")
+        y_batch = assert_shape("y_batch", y_batch, (size,), hint="take the same rows of y.")
+        if not np.all(np.isin(y_batch, y)):
+            raise CheckFailure("y_batch contains values that are not in y.")
+        if not np.allclose(X_batch[:, 0], y_batch):
+            raise CheckFailure("the rows of X_batch do not match y_batch: use one set of row indices "
+                               "for both X and y.")
+        if len(np.unique(y_batch)) < size:
+            raise CheckFailure("the minibatch repeats an example: sample without replacement "
+                               "(`rng.choice(N, size=batch_size, replace=False)` or "
+                               "`rng.permutation(N)[:batch_size]`).")
         return X_batch, y_batch
 
+    # a large batch makes repeats near certain for a sampler that draws with replacement
+    draw(0, size=max(batch_size, (3 * num_examples) // 4))
     X_batch, y_batch = draw(1)
-    if not np.all(np.isin(y_batch, y)):
-        raise CheckFailure("y_batch contains values that are not in y.")
-    if not np.allclose(X_batch[:, 0], y_batch):
-        raise CheckFailure("the rows of X_batch do not match y_batch: use one set of row indices for both X and y.")
-    if len(np.unique(y_batch)) < batch_size:
-        raise CheckFailure("the minibatch repeats an example: sample without replacement "
-                           "(`rng.choice(N, size=batch_size, replace=False)` or `rng.permutation(N)[:batch_size]`).")
     batches = [draw(s)[1] for s in range(2, 8)]
     if all(np.array_equal(np.sort(batch), np.sort(y_batch)) for batch in batches):
         raise CheckFailure("every call returns the same examples: draw random rows with the `rng` argument.")

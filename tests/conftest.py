@@ -1,0 +1,75 @@
+"""Shared fixtures: the repository, its units, and temporary nbgrader course folders."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from course_lib.grading.course import units
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+UNIT_NAMES = [unit.name for unit in units(ROOT)]
+
+NBGRADER_CONFIG = """\
+from pathlib import Path
+from course_lib.grading.nbconfig import configure
+configure(get_config(), Path(__file__).resolve().parent)
+"""
+
+
+def tool_env() -> dict[str, str]:
+    """The environment for subprocesses: this venv's bin first on PATH."""
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def run_tool(*args: str, cwd: Path, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run a console script of this venv (``dlcourse``, ``nbgrader``) and capture its output."""
+    result = subprocess.run([str(BIN / args[0]), *args[1:]], cwd=cwd, env=tool_env(), text=True,
+                            capture_output=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def make_course(folder: Path, unit_names: list[str]) -> Path:
+    """A temporary nbgrader course with ``unit_names`` built from this repository's sources."""
+    from course_lib.grading.build import build
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "nbgrader_config.py").write_text(NBGRADER_CONFIG)
+    build(ROOT, only=unit_names, output_root=folder)
+    return folder
+
+
+def submit(course: Path, student: str, unit: str, notebook: Path, name: str | None = None) -> Path:
+    """Place ``notebook`` as ``student``'s submission of ``unit`` (nbgrader's layout)."""
+    target = course / "submitted" / student / unit / (name or notebook.name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(notebook, target)
+    return target
+
+
+def scores(course: Path, unit: str, student: str) -> dict[str, float]:
+    """``{grade_id: score}`` plus ``"total"`` and ``"max"`` for one student's unit, from the gradebook."""
+    from nbgrader.api import Gradebook
+
+    result: dict[str, float] = {"total": 0.0, "max": 0.0}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        submission = gradebook.find_submission(unit, student)
+        for notebook in submission.notebooks:
+            for grade in notebook.grades:
+                result[grade.name] = grade.score
+            result["total"] += notebook.score
+            result["max"] += notebook.max_score
+    return result
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ROOT
