@@ -8,12 +8,13 @@ PORT   ?= 8888
 LAB_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: lab test setup build check-release benchmarks clean
+.PHONY: lab test setup sandbox-tool build check-release benchmarks clean
 
 setup: $(STAMP)
 
 # Reinstall only when the dependencies change.
 $(STAMP): pyproject.toml
+	@$(MAKE) --no-print-directory sandbox-tool
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -37,3 +38,13 @@ benchmarks: $(STAMP)
 
 clean:
 	rm -rf build autograded feedback .pytest_cache
+
+# Grading sandboxes student kernels with bubblewrap (Debian package `bubblewrap`). Installed
+# here when we may (root with apt-get, as in CI); otherwise a note, and grading warns loudly.
+sandbox-tool:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get install -y -q bubblewrap >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q bubblewrap >/dev/null 2>&1)) || \
+	    echo "note: could not install bubblewrap; grading will run without a sandbox"; \
+	  else echo "note: bubblewrap (bwrap) is not installed; instructors grading untrusted work should install it (sudo apt-get install bubblewrap)"; fi; }
