@@ -86,3 +86,14 @@ def test_self_check_runs_a_notebook_whose_kernel_is_missing(tmp_path, root):
     nbformat.write(notebook, path)
     results = self_check(path)
     assert len(results) == 8 and not any(r.passed for r in results)
+
+
+@pytest.mark.slow
+def test_validate_button_agrees_with_the_grader(graded, tmp_path):
+    """``nbgrader validate`` (JupyterLab's Validate button) passes a correct answer that logs to stderr."""
+    noisy = graded / "submitted" / "noisy" / UNIT / NOTEBOOK
+    result = run_tool("nbgrader", "validate", str(noisy), cwd=graded, check=False)
+    assert "Success! Your notebook passes all the tests." in result.stdout, result.stdout + result.stderr
+    buggy = graded / "submitted" / "sampler_bug" / UNIT / NOTEBOOK
+    result = run_tool("nbgrader", "validate", str(buggy), cwd=graded, check=False)
+    assert "VALIDATION FAILED" in result.stdout and "repeats an example" in result.stdout

@@ -20,8 +20,8 @@ CELL_TIMEOUT_S = 120          # sized for the longest training cell, with room f
 def configure(c, root: str | Path) -> None:
     """Fill nbgrader config ``c`` for the course rooted at ``root``."""
     from nbconvert.preprocessors import ClearMetadataPreprocessor
-    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern,
-                                        LimitOutput, SaveAutoGrades)
+    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput,
+                                        IgnorePattern, LimitOutput, SaveAutoGrades)
 
     from .preprocessors import CourseExecute, TolerateStderr
 
@@ -42,6 +42,11 @@ def configure(c, root: str | Path) -> None:
         CourseExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
         TolerateStderr, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
     ]
+    # The Validate button (`nbgrader validate`) must agree with the grader. nbgrader 0.9.6
+    # does not mark Validator.preprocessors configurable, so set the trait's default.
+    from nbgrader.validator import Validator
+    Validator.class_traits()["preprocessors"].default_value = [
+        CheckCellMetadata, ClearOutput, CourseExecute, TolerateStderr]
 
 
 def ensure_environment_on_path() -> None:
