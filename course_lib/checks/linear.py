@@ -13,6 +13,10 @@ from .. import linear as ref
 from .compare import (CheckFailure, assert_close, assert_scalar, assert_shape, call_student,
                       passed, random_state, unpack)
 
+#: the grader may re-run these checks outside the kernel from recorded results
+#: (:mod:`course_lib.grading.trusted`): they reach student code only through call_student
+TRUSTED_REPLAY = True
+
 
 def _problem(seed: int, num_examples: int, num_features: int):
     """A small random regression problem: X (N, D), y (N,), w (D,), b."""

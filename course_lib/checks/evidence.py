@@ -1,0 +1,170 @@
+"""Evidence for grading outside the student's kernel: what the student's functions returned.
+
+A check calls the student's code only through :func:`course_lib.checks.compare.call_student`.
+When grading, that call is *recorded*: a fingerprint of the inputs (the function's name
+and a hash of every argument) and the result, written as plain data (JSON; arrays as
+lists with their dtype, never pickles) to the file named by :data:`RECORD_ENV`.
+
+The grader then runs the same grade-cell code again in its own, trusted process, where
+``call_student`` *replays* those results instead of calling anything (see
+:mod:`course_lib.grading.trusted`). The expected values are computed there, by the
+grader's own NumPy and ``course_lib``, so nothing the notebook does to NumPy, builtins,
+IPython or the checks inside its kernel changes the verdict. What the notebook can do is
+write whatever results it likes into the record, which earns points only when they are
+the right answers for inputs it is shown only at grading time: the work itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections import Counter
+from contextvars import ContextVar
+from typing import Any
+
+import numpy as np
+
+RECORD_ENV = "DLCOURSE_EVIDENCE_FILE"
+
+
+class NotRecordable(TypeError):
+    """A value that cannot travel as plain data (a model, a file handle, ...)."""
+
+
+class ReplayMiss(Exception):
+    """The trusted replay met a call that the record does not hold.
+
+    Deliberately not an ``AssertionError``: the grader decides what a miss means.
+    """
+
+
+# ------------------------------------------------------------------ values as plain data
+def to_data(value: Any) -> Any:
+    """A JSON-safe form of ``value`` that :func:`from_data` turns back into an equal value."""
+    if hasattr(value, "numpy") and callable(value.numpy) and not isinstance(value, np.ndarray):
+        value = value.numpy()                       # a TensorFlow tensor or variable
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biuf":
+            raise NotRecordable(f"array of dtype {value.dtype}")
+        return {"__array__": value.tolist(), "dtype": value.dtype.str, "shape": list(value.shape)}
+    if isinstance(value, np.generic):
+        return {"__scalar__": value.item(), "dtype": value.dtype.str}
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else {"__float__": repr(value)}
+    if isinstance(value, tuple):
+        return {"__tuple__": [to_data(v) for v in value]}
+    if isinstance(value, list):
+        return [to_data(v) for v in value]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {"__dict__": {k: to_data(v) for k, v in value.items()}}
+    raise NotRecordable(type(value).__name__)
+
+
+def from_data(data: Any) -> Any:
+    """Inverse of :func:`to_data`."""
+    if isinstance(data, list):
+        return [from_data(v) for v in data]
+    if not isinstance(data, dict):
+        return data
+    if "__array__" in data:
+        return np.array(data["__array__"], dtype=np.dtype(data["dtype"])).reshape(data["shape"])
+    if "__scalar__" in data:
+        return np.dtype(data["dtype"]).type(data["__scalar__"])
+    if "__float__" in data:
+        return float(data["__float__"])
+    if "__tuple__" in data:
+        return tuple(from_data(v) for v in data["__tuple__"])
+    if "__dict__" in data:
+        return {k: from_data(v) for k, v in data["__dict__"].items()}
+    raise ValueError(f"not recorded data: {sorted(data)[:3]}")
+
+
+# ------------------------------------------------------------------ fingerprints of inputs
+def _feed(digest, value: Any) -> None:
+    if isinstance(value, np.ndarray):
+        array = np.ascontiguousarray(value)
+        digest.update(f"nd{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    elif isinstance(value, np.random.Generator):
+        digest.update(b"rng" + json.dumps(value.bit_generator.state, sort_keys=True, default=str).encode())
+    elif isinstance(value, (tuple, list)):
+        digest.update(f"{type(value).__name__}{len(value)}(".encode())
+        for item in value:
+            _feed(digest, item)
+        digest.update(b")")
+    elif isinstance(value, dict):
+        digest.update(f"dict{len(value)}(".encode())
+        for key in sorted(value, key=repr):
+            _feed(digest, key)
+            _feed(digest, value[key])
+        digest.update(b")")
+    elif value is None or isinstance(value, (bool, int, float, str, np.generic)):
+        digest.update(f"{type(value).__name__}:{value!r}".encode())
+    else:
+        raise NotRecordable(type(value).__name__)
+
+
+def fingerprint(name: str, args: tuple, kwargs: dict) -> str:
+    """A hash of a call's function name and inputs (arrays by dtype, shape and bytes)."""
+    digest = hashlib.sha256(name.encode())
+    _feed(digest, tuple(args))
+    _feed(digest, dict(kwargs))
+    return digest.hexdigest()
+
+
+# ------------------------------------------------------------------ recording and replaying
+class Recorder:
+    """Appends one JSON line per student call to a file (flushed, so a crash keeps what came before)."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def write(self, key: str | None, outcome: dict) -> None:
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"key": key, **outcome}) + "\n")
+
+
+class Replayer:
+    """Answers calls from a record: the k-th call with some inputs gets the k-th recorded result."""
+
+    def __init__(self, lines: list[dict]):
+        self.outcomes: dict[str, list[dict]] = {}
+        for line in lines:
+            if isinstance(line, dict) and isinstance(line.get("key"), str):
+                self.outcomes.setdefault(line["key"], []).append(line)
+        self.seen: Counter = Counter()
+
+    @classmethod
+    def from_file(cls, path) -> "Replayer":
+        lines = []
+        try:
+            with open(path, encoding="utf-8") as handle:
+                for raw in handle:
+                    try:
+                        lines.append(json.loads(raw))
+                    except ValueError:
+                        continue          # a damaged line is simply not evidence
+        except OSError:
+            pass
+        return cls(lines)
+
+    def outcome(self, key: str) -> dict:
+        recorded = self.outcomes.get(key, [])
+        index = self.seen[key]
+        self.seen[key] += 1
+        if index >= len(recorded):
+            raise ReplayMiss(key)
+        return recorded[index]
+
+
+_recorder: Recorder | None = Recorder(os.environ[RECORD_ENV]) if os.environ.get(RECORD_ENV) else None
+replayer: ContextVar[Replayer | None] = ContextVar("replayer", default=None)
+
+
+def recorder() -> Recorder | None:
+    """The active recorder inside a graded kernel, else None."""
+    return _recorder

@@ -1,0 +1,148 @@
+"""Score grade cells in the grader's own process, from recorded evidence.
+
+Inside the graded kernel, every call a check makes to a student's function is recorded
+as data (:mod:`course_lib.checks.evidence`). Here, outside the kernel, each grade cell's
+code *from the gradebook* (so edited, deleted or forged cells do not matter) runs again
+with the grader's own NumPy and ``course_lib``; the student's functions are stand-ins
+that replay the record. The verdict therefore depends only on what the student's
+functions returned, never on anything the notebook patched (NumPy, builtins, IPython
+transformers, the checks themselves).
+
+A grade cell is *replayable* when it only imports checks from modules that declare
+``TRUSTED_REPLAY = True`` (their checks touch student code only through ``call_student``
+and judge only returned data) and calls them with names and literals. Other cells keep
+the verdict from the kernel, and the report says so.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import importlib
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from nbformat.v4 import new_output
+
+from ..checks import evidence
+
+GRADER_ERROR = "CheckedByGrader"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The trusted outcome of one grade cell; ``replayed`` is False when it could not be re-run."""
+
+    grade_id: str
+    replayed: bool
+    passed: bool = False
+    message: str = ""
+
+
+class _StandIn:
+    """Takes the place of a student's function; a check may only call it through call_student."""
+
+    def __init__(self, name: str):
+        self.__name__ = name
+
+    def __call__(self, *args, **kwargs):
+        raise evidence.ReplayMiss(f"`{self.__name__}` was called outside call_student")
+
+
+class _Namespace(dict):
+    """Grade-cell locals: names the cell does not define are the student's, as stand-ins."""
+
+    def __missing__(self, key):
+        if hasattr(builtins, key):
+            raise KeyError(key)            # fall through to the real builtins
+        return _StandIn(key)
+
+
+def is_replayable(source: str) -> bool:
+    """True when every statement imports trusted checks or calls one with names and literals."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    imported = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("course_lib.checks."):
+            try:
+                module = importlib.import_module(node.module)
+            except ImportError:
+                return False
+            if not getattr(module, "TRUSTED_REPLAY", False):
+                return False
+            imported.update(alias.asname or alias.name for alias in node.names)
+        elif (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+              and isinstance(node.value.func, ast.Name) and node.value.func.id in imported
+              and all(isinstance(a, (ast.Name, ast.Constant)) for a in node.value.args)
+              and all(isinstance(k.value, (ast.Name, ast.Constant, ast.UnaryOp)) for k in node.value.keywords)):
+            continue
+        else:
+            return False
+    return bool(imported)
+
+
+def verdicts(grade_cells: list[tuple[str, str]], evidence_file) -> dict[str, Verdict]:
+    """Re-run each ``(grade_id, source)`` grade cell against the record in ``evidence_file``."""
+    replayer = evidence.Replayer.from_file(evidence_file)
+    results = {}
+    token = evidence.replayer.set(replayer)
+    try:
+        for grade_id, source in grade_cells:
+            if not is_replayable(source):
+                results[grade_id] = Verdict(grade_id, replayed=False)
+                continue
+            namespace = _Namespace()
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    exec(compile(source, f"<grade cell {grade_id}>", "exec"),
+                         {"__builtins__": builtins, "np": np}, namespace)
+            except evidence.ReplayMiss:
+                results[grade_id] = Verdict(grade_id, True, False,
+                                            "the check found no recorded result of your function for "
+                                            "its inputs: it did not run to the end in your notebook.")
+            except AssertionError as failure:
+                results[grade_id] = Verdict(grade_id, True, False, str(failure))
+            except Exception as error:     # a damaged record must not crash the grader
+                results[grade_id] = Verdict(grade_id, True, False, f"{type(error).__name__}: {error}")
+            else:
+                results[grade_id] = Verdict(grade_id, True, True)
+    finally:
+        evidence.replayer.reset(token)
+    return results
+
+
+def _kernel_passed(cell) -> bool:
+    return not any(o.get("output_type") == "error" for o in cell.get("outputs", []))
+
+
+def apply_verdicts(notebook, found: dict[str, Verdict]) -> list[str]:
+    """Make each replayed grade cell's outputs say what the trusted verdict says.
+
+    Returns notes for the report: cells whose kernel verdict disagreed with the grader's.
+    nbgrader then scores the cells from these outputs as usual.
+    """
+    notes = []
+    for cell in notebook.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        verdict = found.get(grade_id)
+        if cell.get("cell_type") != "code" or verdict is None or not verdict.replayed:
+            continue
+        in_kernel = _kernel_passed(cell)
+        if verdict.passed == in_kernel:
+            continue
+        cell["outputs"] = [o for o in cell.get("outputs", []) if o.get("output_type") != "error"]
+        if verdict.passed:
+            cell["outputs"].append(new_output("stream", name="stdout",
+                                              text="✓ re-checked by the grader: your functions' results are correct\n"))
+            notes.append(f"{grade_id}: failed inside the kernel but the grader's re-check passed")
+        else:
+            first = verdict.message.splitlines()[0] if verdict.message else "the re-check failed"
+            cell["outputs"].append(new_output("error", ename=GRADER_ERROR, evalue=verdict.message,
+                                              traceback=[f"{GRADER_ERROR}: {verdict.message}"]))
+            notes.append(f"{grade_id}: passed inside the kernel, failed the grader's re-check ({first})")
+    return notes
