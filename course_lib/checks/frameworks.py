@@ -1,0 +1,954 @@
+"""Checks for unit 03: deep-learning frameworks (tensors, tf.data, GradientTape, Keras).
+
+Every ``check_*`` builds its inputs from ``seed``, calls the student's function,
+compares the result with the references in :mod:`course_lib.mlp` (unit 02's NumPy
+network, float64), :mod:`course_lib.tape` and :mod:`course_lib.models`, prints one
+line when it passes, and raises :class:`~course_lib.checks.compare.CheckFailure` (an
+``AssertionError``) with a message that names the likely mistake when it does not.
+
+Tolerances: gradients computed in float64 must match unit 02's manual gradients to
+``rtol=1e-6``; float32 results (tensors, a training step) use the course default
+``rtol=1e-5``; several epochs of float32 training use ``rtol=1e-4``.
+
+Two rules of the corrected TensorFlow loop are enforced where a tape is used
+(KNOWN-DEFECTS 6 and 7): the loss is one number (a mean), and ``tape.gradient`` runs
+after the ``with tf.GradientTape() as tape:`` block. The second is checked twice:
+in the source code of the function (when Python can find it) and while it runs.
+
+TensorFlow is imported inside the functions, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import inspect
+import itertools
+import math
+import textwrap
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from ..mlp import init_two_layer_params, two_layer_loss
+from .compare import (CheckFailure, as_array, assert_close, assert_scalar, assert_shape, call_student, passed,
+                      random_state, unpack)
+
+PARAM_NAMES = ("W1", "b1", "W2", "b2")
+
+
+def _tf():
+    import tensorflow as tf
+    return tf
+
+
+def _keras():
+    import keras
+    return keras
+
+
+def _name(function: Any, default: str) -> str:
+    return getattr(function, "__name__", default)
+
+
+def _call(function: Callable[..., Any], *args: Any, name: str, **kwargs: Any) -> Any:
+    """Call the student's function on the objects themselves (variables, optimizers, models).
+
+    :func:`~course_lib.checks.compare.call_student` works on deep copies, but a training
+    step must update *these* variables. Errors become the same plain messages.
+    """
+    if not callable(function):
+        raise CheckFailure(f"`{name}` should be a function, but it is a {type(function).__name__}.")
+    try:
+        return function(*args, **kwargs)
+    except NotImplementedError as error:
+        raise CheckFailure(f"`{name}` is not written yet: replace `raise NotImplementedError()` with your code "
+                           f"and run its cell.") from error
+    except CheckFailure:
+        raise
+    except Exception as error:
+        message = f"`{name}` raised {type(error).__name__}: {str(error).strip()[:600]}"
+        if "expected to be a double tensor" in str(error) or "expected to be a float tensor" in str(error):
+            message += ("\nLikely mistake: float32 and float64 are mixed in one operation. NumPy arrays are "
+                        "float64, TensorFlow's variables and layers float32: convert with tf.cast or "
+                        "np.asarray(..., dtype='float32').")
+        raise CheckFailure(message + "\nRun the answer cell on a small example and read the traceback above "
+                                     "this message.") from error
+
+
+# ======================================================================= tape rules
+def _calls_inside_tape(function: Callable[..., Any]) -> list[str]:
+    """Names of the gradient/update calls written inside a ``with ...GradientTape(...)`` block of the source."""
+    try:
+        source = textwrap.dedent(inspect.getsource(function))
+        tree = ast.parse(source)
+    except (OSError, TypeError, SyntaxError, IndentationError):
+        return []
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.With, ast.AsyncWith)):
+            continue
+        is_tape = any(isinstance(item.context_expr, ast.Call)
+                      and "GradientTape" in ast.unparse(item.context_expr.func) for item in node.items)
+        if not is_tape:
+            continue
+        for statement in node.body:
+            for inner in ast.walk(statement):
+                if (isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute)
+                        and inner.func.attr in ("gradient", "apply_gradients", "apply", "jacobian")):
+                    found.append(inner.func.attr)
+    return list(dict.fromkeys(found))
+
+
+@contextlib.contextmanager
+def _watch_gradient_calls() -> Iterator[list[bool]]:
+    """Record, for every ``tape.gradient`` call, whether the tape was still recording."""
+    tf = _tf()
+    calls: list[bool] = []
+    original = tf.GradientTape.gradient
+
+    def gradient(self, *args, **kwargs):
+        calls.append(bool(getattr(self, "_recording", False)))
+        return original(self, *args, **kwargs)
+
+    tf.GradientTape.gradient = gradient
+    try:
+        yield calls
+    finally:
+        tf.GradientTape.gradient = original
+
+
+_INSIDE_TAPE = ("`{name}` calls {what} inside the `with tf.GradientTape() as tape:` block (bug 7 in the lecture's "
+                "loop). The tape then keeps recording while it differentiates and updates, which is wasted work. "
+                "Dedent those lines so that they run after the block: the tape only needs to see the forward "
+                "pass and the loss.")
+
+
+def _assert_gradient_after_block(function: Callable[..., Any], name: str, calls: list[bool]) -> None:
+    inside = _calls_inside_tape(function)
+    if inside:
+        raise CheckFailure(_INSIDE_TAPE.format(name=name, what=" and ".join(f"`{c}`" for c in inside)))
+    if any(calls):
+        raise CheckFailure(_INSIDE_TAPE.format(name=name, what="`tape.gradient`"))
+
+
+# ================================================================ 1 · tensors, dtypes
+def _regression_problem(seed: int, num_examples: int, num_features: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = random_state(seed)
+    X = rng.normal(size=(num_examples, num_features))
+    y = X @ rng.normal(size=num_features) + 0.3 * rng.normal(size=num_examples)
+    return X, y
+
+
+def _assert_tensor(name: str, value: Any, purpose: str) -> None:
+    tf = _tf()
+    if isinstance(value, tf.Variable):
+        raise CheckFailure(f"{name} is a tf.Variable. Variables are for parameters that training changes; "
+                           f"{purpose} are fixed data: use tf.convert_to_tensor or tf.constant.")
+    if not tf.is_tensor(value):
+        raise CheckFailure(f"{name} is a {type(value).__module__}.{type(value).__name__}, not a TensorFlow tensor. "
+                           "Convert it with tf.convert_to_tensor(..., dtype=tf.float32).")
+
+
+def _assert_float32(name: str, value: Any) -> None:
+    tf = _tf()
+    if value.dtype == tf.float32:
+        return
+    if value.dtype == tf.float64:
+        raise CheckFailure(f"{name} has dtype float64. NumPy arrays are float64 and TensorFlow keeps that type; "
+                           "Keras layers and the variables here are float32, and `tf.matmul` refuses to mix "
+                           "the two. Ask for dtype=tf.float32 when converting.")
+    if value.dtype.is_integer:
+        raise CheckFailure(f"{name} has dtype {value.dtype.name}: an integer type cuts off every decimal "
+                           "(0.7 becomes 0). Use tf.float32.")
+    raise CheckFailure(f"{name} has dtype {value.dtype.name}; expected float32.")
+
+
+def check_to_tensors(to_tensors: Callable[..., Any], seed: int = 0, num_examples: int = 6,
+                     num_features: int = 3) -> None:
+    """Check ``to_tensors(X, y) -> (X_tensor, y_tensor)``.
+
+    X (N, D) and y (N,) NumPy float64 arrays; expects float32 tensors X (N, D) and y as a
+    column (N, 1), the shape of the network's output.
+    """
+    X, y = _regression_problem(seed, num_examples, num_features)
+    name = _name(to_tensors, "to_tensors")
+    result = call_student(to_tensors, X, y, name=name)
+    X_tensor, y_tensor = unpack(name, result, ("X_tensor", "y_tensor"))
+    _assert_tensor("X_tensor", X_tensor, "inputs")
+    _assert_tensor("y_tensor", y_tensor, "targets")
+    if tuple(X_tensor.shape) != X.shape and tuple(y_tensor.shape[:1]) == (num_examples,) \
+            and tuple(X_tensor.shape) in ((num_examples,), (num_examples, 1)):
+        raise CheckFailure("X_tensor looks like the targets and y_tensor like the inputs: return (X_tensor, y_tensor) "
+                           "in that order.")
+    _assert_float32("X_tensor", X_tensor)
+    _assert_float32("y_tensor", y_tensor)
+    assert_shape("X_tensor", X_tensor.numpy(), X.shape)
+    y_shape = tuple(y_tensor.shape)
+    if y_shape == (num_examples,):
+        raise CheckFailure(
+            f"y_tensor has shape {y_shape}; expected the column ({num_examples}, 1).\n"
+            f"Why it matters: the network's output has shape (N, 1), and (N, 1) - (N,) broadcasts to an (N, N) "
+            f"matrix, so a loss computed from it is silently wrong. Reshape with tf.reshape(y, (-1, 1)) or "
+            f"y.reshape(-1, 1).")
+    if y_shape == (1, num_examples) and num_examples > 1:
+        raise CheckFailure(f"y_tensor has shape {y_shape}, a row; expected the column ({num_examples}, 1): "
+                           "reshape with (-1, 1), not (1, -1).")
+    assert_shape("y_tensor", y_tensor.numpy(), (num_examples, 1))
+    assert_close("X_tensor", X_tensor.numpy(), X)
+    assert_close("y_tensor", y_tensor.numpy(), y.reshape(-1, 1),
+                 diagnoses=[(np.sort(y).reshape(-1, 1), "y_tensor is sorted; keep the examples in their order.")])
+    passed(f"{name}: X {tuple(X_tensor.shape)} and y {tuple(y_tensor.shape)}, both float32 tensors.")
+
+
+def check_variables_from_params(variables_from_params: Callable[..., Any], seed: int = 0, input_dim: int = 4,
+                                hidden_dim: int = 5) -> None:
+    """Check ``variables_from_params(params) -> {"W1": tf.Variable, ...}``.
+
+    params: ``W1 (D, H)``, ``b1 (H,)``, ``W2 (H, 1)``, ``b2 (1,)`` float64 NumPy arrays (zero-mean,
+    from :func:`course_lib.mlp.init_two_layer_params`, with random nonzero biases); expects trainable
+    float32 ``tf.Variable`` copies with the same shapes and values, under the same keys.
+    """
+    tf = _tf()
+    params = init_two_layer_params(input_dim, hidden_dim, 1, "sigmoid", seed)
+    rng = random_state(seed + 1000)
+    params["b1"] = rng.normal(0.0, 0.1, size=hidden_dim)
+    params["b2"] = rng.normal(0.0, 0.1, size=1)
+    name = _name(variables_from_params, "variables_from_params")
+    variables = call_student(variables_from_params, params, name=name)
+    if not isinstance(variables, dict):
+        raise CheckFailure(f"`{name}` should return a dict {{'W1': ..., 'b1': ..., 'W2': ..., 'b2': ...}}, "
+                           f"not a {type(variables).__name__}.")
+    missing = [key for key in PARAM_NAMES if key not in variables]
+    if missing:
+        raise CheckFailure(f"the dict has no entry for {missing}: use the same keys as params.")
+    for key in PARAM_NAMES:
+        variable, expected = variables[key], params[key]
+        if not isinstance(variable, tf.Variable):
+            kind = "a constant tensor" if tf.is_tensor(variable) else f"a {type(variable).__name__}"
+            raise CheckFailure(f"variables['{key}'] is {kind}, not a tf.Variable. Parameters must be tf.Variable "
+                               "objects: an optimizer can only update variables (in place, with .assign), "
+                               "and a GradientTape watches them automatically.")
+        if not variable.trainable:
+            raise CheckFailure(f"variables['{key}'] was created with trainable=False: the tape would not watch it "
+                               "and training would not change it.")
+        _assert_float32(f"variables['{key}']", variable)
+        value = variable.numpy()
+        if value.shape != expected.shape:
+            raise CheckFailure(f"variables['{key}'] has shape {value.shape}; expected {expected.shape}, the shape of "
+                               f"params['{key}']. Keep every parameter's shape.")
+        diagnoses = []
+        if np.all((value >= 0) & (value < 1)) and value.size > 1:
+            diagnoses.append((value, "new random values in [0, 1) (tf.random.uniform, as in the lecture). Those are "
+                                     "all positive, a poor start; and the point here is to copy the given "
+                                     "zero-mean parameters so that the numbers match unit 02."))
+        assert_close(f"variables['{key}']", value, expected, diagnoses=diagnoses,
+                     hint=f"copy the values: tf.Variable(params['{key}'], dtype=tf.float32).")
+    passed(f"{name}: four trainable float32 tf.Variables with the shapes and values of params.")
+
+
+# =============================================================== 2 · tf.data pipeline
+def _dataset_problem(seed: int, num_examples: int, num_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """X whose first column is the example's index (so its position can be traced), y = 100 + index."""
+    rng = random_state(seed)
+    X = rng.normal(size=(num_examples, num_features))
+    X[:, 0] = np.arange(num_examples)
+    y = 100.0 + np.arange(num_examples) + 0.25 * rng.random(num_examples)
+    return X, y
+
+
+def _one_epoch(dataset: Any, limit: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    batches = []
+    for element in itertools.islice(iter(dataset), limit):
+        if not isinstance(element, (tuple, list)) or len(element) != 2:
+            raise CheckFailure("each element of the dataset should be a pair (X_batch, y_batch); build it with "
+                               "tf.data.Dataset.from_tensor_slices((X, y)).")
+        batches.append((np.asarray(element[0]), np.asarray(element[1])))
+    return batches
+
+
+def check_make_train_dataset(make_train_dataset: Callable[..., Any], seed: int = 0, num_examples: int = 50,
+                             num_features: int = 3, batch_size: int = 8) -> None:
+    """Check ``make_train_dataset(X, y, batch_size, seed) -> tf.data.Dataset``.
+
+    X (N, D), y (N,) float64 NumPy arrays. Expects a dataset of pairs
+    ``(X_batch (B, D), y_batch (B, 1))`` in float32 that holds every example once per
+    pass, in ``ceil(N / B)`` batches, shuffled example by example before batching
+    (buffer of all N), reshuffled at every pass, and reproducible for the same seed.
+    """
+    tf = _tf()
+    X, y = _dataset_problem(seed, num_examples, num_features)
+    name = _name(make_train_dataset, "make_train_dataset")
+    dataset = call_student(make_train_dataset, X, y, batch_size, seed=seed, name=name)
+    if not isinstance(dataset, tf.data.Dataset):
+        raise CheckFailure(f"`{name}` should return a tf.data.Dataset, not a {type(dataset).__name__}. Start from "
+                           "tf.data.Dataset.from_tensor_slices((X, y)).")
+    spec = dataset.element_spec
+    if not isinstance(spec, (tuple, list)) or len(spec) != 2:
+        raise CheckFailure("each element of the dataset should be a pair (X_batch, y_batch): "
+                           "tf.data.Dataset.from_tensor_slices((X, y)), with X and y in one tuple.")
+    X_spec, y_spec = spec
+    if X_spec.shape.rank == 1:
+        raise CheckFailure(f"the dataset yields single examples of shape {tuple(X_spec.shape)}: batch them with "
+                           f".batch(batch_size).")
+    for label, element in (("X_batch", X_spec), ("y_batch", y_spec)):
+        if element.dtype != tf.float32:
+            raise CheckFailure(f"{label} has dtype {element.dtype.name}; expected float32. NumPy arrays are float64 "
+                               "and tf.data keeps the type: convert X and y with .astype('float32') (or tf.cast) "
+                               "first.")
+    if y_spec.shape.rank == 1:
+        raise CheckFailure(f"y_batch has shape {tuple(y_spec.shape)}; expected a column (B, 1) like the network's "
+                           "output: reshape y with y.reshape(-1, 1) before building the dataset.")
+    expected_steps = math.ceil(num_examples / batch_size)
+    limit = expected_steps + 3
+    epochs = [_one_epoch(dataset, limit) for _ in range(2)]
+    for epoch in epochs:
+        num_batches = len(epoch)
+        if num_batches >= limit:
+            raise CheckFailure(f"one pass over the dataset yields more than {limit - 1} batches; with N={num_examples} "
+                               f"and batch_size={batch_size} one epoch is ceil(N / batch_size) = {expected_steps} "
+                               "batches. Remove .repeat(): the training loop decides how many epochs to run.")
+        if num_batches == num_examples // batch_size and num_batches != expected_steps:
+            raise CheckFailure(f"one pass yields {num_batches} batches; expected {expected_steps}. The last "
+                               f"{num_examples % batch_size} examples are dropped: do not use drop_remainder=True.")
+        if num_batches != expected_steps:
+            raise CheckFailure(f"one pass yields {num_batches} batches; expected ceil({num_examples} / {batch_size}) "
+                               f"= {expected_steps} batches of batch_size={batch_size} (the last one smaller).")
+        sizes = [len(b[0]) for b in epoch]
+        expected_sizes = [batch_size] * (num_examples // batch_size) + ([num_examples % batch_size]
+                                                                        if num_examples % batch_size else [])
+        if sizes != expected_sizes and sorted(sizes) == sorted(expected_sizes):
+            raise CheckFailure(f"the batches have sizes {sizes}: the smaller last batch moved, so whole batches were "
+                               "shuffled, not the examples. Call .shuffle(...) before .batch(...).")
+        if sizes != expected_sizes:
+            raise CheckFailure(f"the batches have sizes {sizes}; expected {expected_sizes}.")
+        if epoch[0][1].ndim != 2 or epoch[0][1].shape[1] != 1:
+            raise CheckFailure(f"y_batch has shape {epoch[0][1].shape}; expected ({batch_size}, 1).")
+    orders = []
+    for epoch in epochs:
+        ids = np.concatenate([b[0][:, 0] for b in epoch])
+        targets = np.concatenate([b[1][:, 0] for b in epoch])
+        if sorted(np.round(ids).astype(int).tolist()) != list(range(num_examples)):
+            raise CheckFailure("one pass over the dataset does not hold every example exactly once. Shuffle and "
+                               "batch the N examples; do not repeat or sample them.")
+        index = np.round(ids).astype(int)
+        if not np.allclose(targets, y[index].astype(np.float32), rtol=1e-6):
+            raise CheckFailure("the targets no longer belong to their inputs: X and y were shuffled separately. "
+                               "Build the pairs first, from_tensor_slices((X, y)), then shuffle the pairs.")
+        orders.append(index)
+    first, second = orders
+    if np.array_equal(first, np.arange(num_examples)):
+        raise CheckFailure("the examples come in their original order: shuffle them with "
+                           ".shuffle(buffer_size=N, seed=seed) before .batch(batch_size).")
+    blocks = [set(range(start, min(start + batch_size, num_examples)))
+              for start in range(0, num_examples, batch_size)]
+    if all(set(b[0][:, 0].round().astype(int).tolist()) in blocks for b in epochs[0]):
+        raise CheckFailure("every batch holds consecutive examples (0-7, 8-15, ...): the batches are shuffled, not the "
+                           "examples. Call .shuffle(...) before .batch(...).")
+    if np.array_equal(first, second):
+        raise CheckFailure("both epochs visit the examples in the same order: reshuffle at every pass "
+                           "(reshuffle_each_iteration=True, the default of .shuffle; do not .cache() after it).")
+    if num_examples >= 30:
+        displacement = np.mean([np.mean(np.abs(order - np.arange(num_examples))) for order in orders])
+        if displacement < num_examples / 6:
+            raise CheckFailure(
+                f"the examples move only {displacement:.1f} places on average (a uniform shuffle moves them about "
+                f"N/3 = {num_examples / 3:.0f}): the shuffle buffer is too small. .shuffle(buffer_size) draws from a "
+                "window of buffer_size examples; use buffer_size=N (len(X)) for a uniform shuffle.")
+    again = call_student(make_train_dataset, X, y, batch_size, seed=seed, name=name)
+    again_order = np.concatenate([b[0][:, 0] for b in _one_epoch(again, limit)]).round().astype(int)
+    if not np.array_equal(again_order, first):
+        raise CheckFailure("two datasets built with the same seed give different orders: pass the seed to "
+                           ".shuffle(..., seed=seed) so that results can be reproduced.")
+    other = call_student(make_train_dataset, X, y, batch_size, seed=seed + 1, name=name)
+    other_order = np.concatenate([b[0][:, 0] for b in _one_epoch(other, limit)]).round().astype(int)
+    if np.array_equal(other_order, first):
+        raise CheckFailure("a different seed gives the same order: use the `seed` argument in .shuffle(), not a "
+                           "fixed number.")
+    passed(f"{name}: {expected_steps} float32 batches per epoch (N={num_examples}, batch_size={batch_size}), "
+           "shuffled example by example, reshuffled every epoch, reproducible.")
+
+
+def check_steps_per_epoch(steps_per_epoch: Callable[..., Any],
+                          cases: tuple[tuple[int, int], ...] = ((400, 32), (400, 40), (5, 8), (401, 400), (64, 64))
+                          ) -> None:
+    """Check ``steps_per_epoch(num_examples, batch_size) -> int``: ``ceil(N / batch_size)``."""
+    name = _name(steps_per_epoch, "steps_per_epoch")
+    for num_examples, batch_size in cases:
+        got = call_student(steps_per_epoch, num_examples, batch_size, name=name)
+        value = assert_scalar(f"{name}({num_examples}, {batch_size})", got)
+        expected = math.ceil(num_examples / batch_size)
+        if value == expected:
+            continue
+        label = f"{name}({num_examples}, {batch_size})"
+        if value == num_examples / batch_size:
+            hint = "a number of steps is a whole number: the last, smaller batch is one more step (round up)."
+        elif value == num_examples // batch_size:
+            hint = (f"the {num_examples % batch_size} leftover examples still form a last, smaller batch: round up, "
+                    "math.ceil(N / batch_size).")
+        elif value == num_examples // batch_size + 1:
+            hint = "when N is a multiple of batch_size there is no leftover batch: use math.ceil(N / batch_size)."
+        elif value == round(num_examples / batch_size):
+            hint = "round() rounds to the nearest whole number; any leftover needs a step: round *up*."
+        elif value == num_examples:
+            hint = "that is the number of examples; an epoch takes one step per batch."
+        else:
+            hint = "one epoch takes ceil(N / batch_size) steps."
+        raise CheckFailure(f"{label} returned {got!r}; expected {expected} ({num_examples} examples in batches of "
+                           f"{batch_size}).\nHint: {hint}")
+    passed(f"{name}: ceil(N / batch_size) for {len(cases)} cases, with and without a smaller last batch.")
+
+
+# ===================================================================== 3 · gradients
+def _tape_problem(seed: int, num_examples: int, input_dim: int, hidden_dim: int) -> dict[str, np.ndarray]:
+    """X (N, D), y (N, 1) and random nonzero parameters (biases (H,) and (1,))."""
+    rng = random_state(seed)
+    X = rng.normal(size=(num_examples, input_dim))
+    y = rng.normal(size=(num_examples, 1))
+    params = {"W1": rng.normal(0.0, 1.0 / np.sqrt(input_dim), size=(input_dim, hidden_dim)),
+              "b1": rng.normal(0.0, 0.5, size=hidden_dim),
+              "W2": rng.normal(0.0, 1.0 / np.sqrt(hidden_dim), size=(hidden_dim, 1)),
+              "b2": rng.normal(0.0, 0.5, size=1)}
+    return {"X": X, "y": y, **params}
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def _loss_variants(X: np.ndarray, y: np.ndarray, params: dict[str, np.ndarray]) -> list[tuple[str, float, dict, str]]:
+    """(label, loss, grads, message) for the usual wrong versions of the network's loss (float64 NumPy)."""
+    N = X.shape[0]
+    W1, b1, W2, b2 = (params[k] for k in PARAM_NAMES)
+    variants = []
+
+    def grads_for(activation: str, scale: float, flat_y: bool = False) -> tuple[float, dict]:
+        z = X @ W1 + b1
+        if activation == "sigmoid":
+            h = _sigmoid(z)
+            dz_local = h * (1 - h)
+        elif activation == "relu":
+            h = np.maximum(z, 0)
+            dz_local = (z > 0) * 1.0
+        else:                                    # no activation
+            h = z
+            dz_local = np.ones_like(z)
+        scores = h @ W2 + b2
+        if flat_y:                               # (N, 1) - (N,) -> (N, N)
+            residual = scores - y.ravel()[None, :]
+            loss = float(np.mean(residual ** 2))
+            dscores = (2.0 * residual / residual.size).sum(axis=1, keepdims=True)
+        else:
+            residual = scores - y
+            loss = float(scale * np.mean(residual ** 2))
+            dscores = scale * 2.0 * residual / N
+        dh = dscores @ W2.T
+        dz = dh * dz_local
+        return loss, {"W1": X.T @ dz, "b1": dz.sum(axis=0), "W2": h.T @ dscores, "b2": dscores.sum(axis=0)}
+
+    loss, grads = grads_for("sigmoid", float(N))
+    variants.append(("sum", loss, grads,
+                     "the gradients are N times too large: the loss is a sum over the examples, or a vector of N "
+                     "per-example losses (tf.losses.MSE and keras.losses.mean_squared_error return one loss per "
+                     "example, and tape.gradient differentiates the sum of a vector; bug 6 in the lecture). "
+                     "Reduce to one number with tf.reduce_mean."))
+    loss, grads = grads_for("sigmoid", 0.5)
+    variants.append(("half", loss, grads, "the loss has an extra 1/2: the course's MSE is mean((scores - y)**2)."))
+    loss, grads = grads_for("none", 1.0)
+    variants.append(("linear", loss, grads, "the hidden layer has no sigmoid: h = tf.sigmoid(X @ W1 + b1)."))
+    loss, grads = grads_for("relu", 1.0)
+    variants.append(("relu", loss, grads, "the hidden activation is a ReLU; this network uses the sigmoid."))
+    loss, grads = grads_for("sigmoid", 1.0, flat_y=True)
+    variants.append(("broadcast", loss, grads,
+                     "y was flattened to shape (N,): scores (N, 1) - y (N,) broadcasts to an (N, N) matrix. Keep "
+                     "y as a column (N, 1)."))
+    return variants
+
+
+def _as_gradient_dict(grads: Any, name: str) -> dict[str, Any]:
+    if isinstance(grads, (list, tuple)) and len(grads) == 4:
+        raise CheckFailure(f"`{name}` returned the gradients as a {type(grads).__name__}; return a dict keyed like "
+                           "`variables`: tape.gradient(loss, variables) with the dict itself returns one.")
+    if not isinstance(grads, dict):
+        raise CheckFailure(f"the gradients should be a dict {{'W1': dW1, ...}}, not a {type(grads).__name__}.")
+    missing = [key for key in PARAM_NAMES if key not in grads]
+    if missing:
+        raise CheckFailure(f"the gradients dict has no entry for {missing}.")
+    for key in PARAM_NAMES:
+        if grads[key] is None:
+            raise CheckFailure(
+                f"the gradient for {key} is None: the tape did not see {key} take part in the loss. The forward "
+                "pass must run inside the `with tf.GradientTape() as tape:` block, on the tf.Variable itself (not a "
+                "copy made with .numpy(), np.array or tf.constant).")
+    return grads
+
+
+def check_tape_gradients(tape_gradients: Callable[..., Any], seed: int = 0, num_examples: int = 6,
+                         input_dim: int = 4, hidden_dim: int = 5) -> None:
+    """Check ``tape_gradients(X, y, variables) -> (loss, grads)`` against unit 02's NumPy gradients.
+
+    X (N, D) and y (N, 1) float64 tensors; ``variables`` a dict of float64 ``tf.Variable``
+    ``W1 (D, H)``, ``b1 (H,)``, ``W2 (H, 1)``, ``b2 (1,)``. Expects the MSE of the sigmoid
+    network (a scalar) and a dict of gradients equal to :func:`course_lib.mlp.two_layer_loss`'s
+    to ``rtol=1e-6``; ``tape.gradient`` must come after the tape block.
+    """
+    tf = _tf()
+    problem = _tape_problem(seed, num_examples, input_dim, hidden_dim)
+    X, y = problem["X"], problem["y"]
+    params = {key: problem[key] for key in PARAM_NAMES}
+    variables = {key: tf.Variable(value, dtype=tf.float64, name=key) for key, value in params.items()}
+    name = _name(tape_gradients, "tape_gradients")
+    with _watch_gradient_calls() as calls:
+        result = _call(tape_gradients, tf.constant(X), tf.constant(y), variables, name=name)
+    _assert_gradient_after_block(tape_gradients, name, calls)
+    loss, grads = unpack(name, result, ("loss", "grads"))
+    reference_loss, reference_grads = two_layer_loss(X, y, params, "sigmoid")
+    variants = _loss_variants(X, y, params)
+    loss_array = as_array("loss", loss)
+    if loss_array.size == num_examples and num_examples > 1:
+        raise CheckFailure(f"loss has shape {loss_array.shape}: one loss per example. tf.losses.MSE and "
+                           "keras.losses.mean_squared_error return a vector, and tape.gradient of a vector is the "
+                           "gradient of its sum (bug 6 in the lecture). Reduce it to one number: tf.reduce_mean.")
+    value = assert_scalar("loss", loss)
+    assert_close("loss", value, reference_loss, rtol=1e-6,
+                 diagnoses=[(variant_loss, message) for _, variant_loss, _, message in variants])
+    grads = _as_gradient_dict(grads, name)
+    for key in ("W2", "b2", "W1", "b1"):
+        gradient = as_array(f"grads['{key}']", grads[key])
+        assert_shape(f"grads['{key}']", gradient, params[key].shape,
+                     hint=f"a gradient has the shape of its variable: {key} {params[key].shape}.")
+        assert_close(f"grads['{key}']", gradient, reference_grads[key], rtol=1e-6,
+                     diagnoses=[(variant_grads[key], message) for _, _, variant_grads, message in variants])
+    passed(f"{name}: the loss and the four tape gradients equal unit 02's manual gradients "
+           f"(float64, rtol 1e-6; N={num_examples}, D={input_dim}, H={hidden_dim}).")
+
+
+# ================================================================ 4 · training loop
+def _variables32(params: dict[str, np.ndarray]) -> dict[str, Any]:
+    tf = _tf()
+    return {key: tf.Variable(np.asarray(value, dtype=np.float32), name=key) for key, value in params.items()}
+
+
+def check_train_step(train_step: Callable[..., Any], seed: int = 0, num_examples: int = 8, input_dim: int = 4,
+                     hidden_dim: int = 5, learning_rate: float = 0.1) -> None:
+    """Check ``train_step(X_batch, y_batch, variables, optimizer) -> loss``: one SGD step.
+
+    X_batch (B, D), y_batch (B, 1) float32 tensors; ``variables`` a dict of float32
+    ``tf.Variable`` (``W1 (D, H)``, ``b1 (H,)``, ``W2 (H, 1)``, ``b2 (1,)``); ``optimizer``
+    ``keras.optimizers.SGD(learning_rate)``. Afterwards every variable must equal
+    ``param - learning_rate * grad`` with unit 02's gradients of the *mean* loss, and the
+    returned loss the MSE before the step (a scalar). The gradient comes after the tape block.
+    """
+    tf, keras = _tf(), _keras()
+    problem = _tape_problem(seed, num_examples, input_dim, hidden_dim)
+    X, y = problem["X"], problem["y"]
+    params = {key: problem[key] for key in PARAM_NAMES}
+    variables = _variables32(params)
+    optimizer = keras.optimizers.SGD(learning_rate=learning_rate)
+    name = _name(train_step, "train_step")
+    with _watch_gradient_calls() as calls:
+        loss = _call(train_step, tf.constant(X, tf.float32), tf.constant(y, tf.float32), variables, optimizer,
+                     name=name)
+    _assert_gradient_after_block(train_step, name, calls)
+    reference_loss, reference_grads = two_layer_loss(X, y, params, "sigmoid")
+    variants = _loss_variants(X, y, params)
+    loss_array = as_array("the returned loss", loss)
+    if loss_array.size == num_examples and num_examples > 1:
+        raise CheckFailure(f"the returned loss has shape {loss_array.shape}: one loss per example. Reduce it to one "
+                           "number with tf.reduce_mean before taking the gradient (bug 6 in the lecture: the "
+                           "gradient of a vector is the gradient of its sum, an N times larger step).")
+    value = assert_scalar("the returned loss", loss)
+    after = {key: variables[key].numpy().astype(np.float64) for key in PARAM_NAMES}
+    if all(np.allclose(after[key], params[key], rtol=1e-7, atol=1e-7) for key in PARAM_NAMES):
+        raise CheckFailure("the variables did not change. Apply the gradients to the variables passed in: "
+                           "optimizer.apply_gradients(zip(gradients, variable_list)).")
+    unchanged = [key for key in PARAM_NAMES if np.allclose(after[key], params[key], rtol=1e-7, atol=1e-7)]
+    if unchanged:
+        raise CheckFailure(f"{unchanged} did not change: take the gradient with respect to all four variables and "
+                           "apply all four.")
+    expected = {key: params[key] - learning_rate * reference_grads[key] for key in PARAM_NAMES}
+    step_variants = [(variant_grads, message) for _, _, variant_grads, message in variants]
+    step_variants.append(({key: -reference_grads[key] for key in PARAM_NAMES},
+                          "the step goes uphill: the optimizer subtracts learning_rate * gradient itself; pass the "
+                          "gradients as they are."))
+    step_variants.append(({key: 2 * reference_grads[key] for key in PARAM_NAMES},
+                          "the step was applied twice: call optimizer.apply_gradients once per batch."))
+    for key in ("W2", "b2", "W1", "b1"):
+        assert_close(f"variables['{key}'] after the step", after[key], expected[key],
+                     hint="one step: variable <- variable - learning_rate * gradient of the mean loss.",
+                     diagnoses=[(params[key] - learning_rate * variant[key], message)
+                                for variant, message in step_variants])
+    stepped_loss = two_layer_loss(X, y, after, "sigmoid")[0]
+    assert_close("the returned loss", value, reference_loss,
+                 diagnoses=[(stepped_loss, "the loss is computed after the update; return the loss computed "
+                                           "inside the tape, before the step.")]
+                 + [(variant_loss, message) for _, variant_loss, _, message in variants])
+    passed(f"{name}: one SGD step of the mean loss moves all four variables exactly as unit 02's gradients say.")
+
+
+def _training_data(seed: int, num_examples: int, input_dim: int):
+    rng = random_state(seed)
+    X = rng.normal(size=(num_examples, input_dim))
+    y = np.tanh(X[:, 0]) - 0.5 * X[:, -1] ** 2 + 0.1 * rng.normal(size=num_examples)
+    return X, y
+
+
+def _reference_training(params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray, batch_size: int,
+                        num_epochs: int, learning_rate: float, mistake: str | None = None
+                        ) -> tuple[dict[str, np.ndarray], list[float], list[float]]:
+    """Minibatch training of the sigmoid network in float64 NumPy, in order, optionally with one mistake.
+
+    Returns the final params and two per-epoch histories: the plain mean and the batch-size
+    weighted mean of the epoch's batch losses (each computed before its step). Adam follows
+    Keras's defaults (beta_1=0.9, beta_2=0.999, epsilon=1e-7).
+    """
+    params = {key: np.array(value, dtype=np.float64) for key, value in params.items()}
+    y = np.asarray(y, dtype=np.float64).reshape(-1, 1)
+    rate = 0.01 if mistake == "default_rate" else learning_rate
+    trained = ("W1", "W2") if mistake == "weights_only" else PARAM_NAMES
+    first_moment = {key: np.zeros_like(value) for key, value in params.items()}
+    second_moment = {key: np.zeros_like(value) for key, value in params.items()}
+    plain, weighted, step = [], [], 0
+    for _ in range(1 if mistake == "one_epoch" else num_epochs):
+        losses, sizes = [], []
+        for start in range(0, X.shape[0], batch_size):
+            loss, grads = two_layer_loss(X[start:start + batch_size], y[start:start + batch_size], params, "sigmoid")
+            size = len(X[start:start + batch_size])
+            if mistake == "sum":
+                loss, grads = loss * size, {key: value * size for key, value in grads.items()}
+            losses.append(loss)
+            sizes.append(size)
+            step += 1
+            for key in trained:
+                if mistake == "adam":
+                    first_moment[key] += (grads[key] - first_moment[key]) * 0.1
+                    second_moment[key] += (grads[key] ** 2 - second_moment[key]) * 0.001
+                    alpha = rate * np.sqrt(1 - 0.999 ** step) / (1 - 0.9 ** step)
+                    params[key] -= alpha * first_moment[key] / (np.sqrt(second_moment[key]) + 1e-7)
+                else:
+                    params[key] -= rate * grads[key]
+        plain.append(float(np.mean(losses)))
+        weighted.append(float(np.average(losses, weights=sizes)))
+    return params, plain, weighted
+
+
+_TRAINING_MISTAKES = {
+    "sum": "the loss is a sum (or a vector of per-example losses) instead of a mean, so every step is N times too "
+           "large (bug 6 in the lecture): use tf.reduce_mean.",
+    "default_rate": "the learning rate is SGD's default 0.01: create keras.optimizers.SGD(learning_rate=learning_rate).",
+    "adam": "this is Adam; the exercise asks for plain SGD: keras.optimizers.SGD(learning_rate=learning_rate).",
+    "one_epoch": "only one epoch was trained: loop `for epoch in range(num_epochs):` around the loop over batches.",
+    "weights_only": "only W1 and W2 were trained; the biases need their gradients and updates too.",
+}
+
+
+def check_train_loop(train_loop: Callable[..., Any], seed: int = 0, num_examples: int = 40, input_dim: int = 3,
+                     hidden_dim: int = 4, batch_size: int = 16, num_epochs: int = 4,
+                     learning_rate: float = 0.2) -> None:
+    """Check ``train_loop(train_dataset, variables, num_epochs, learning_rate) -> history``.
+
+    ``train_dataset`` yields float32 ``(X_batch (B, D), y_batch (B, 1))`` (unshuffled here, so
+    the result does not depend on how often it is iterated); ``variables`` a dict of float32
+    ``tf.Variable``. Expects SGD on the mean loss for exactly ``num_epochs`` epochs, the
+    variables trained in place like the reference loop's (``rtol=1e-4``), and a history of
+    one number per epoch, the mean of that epoch's batch losses (plain or weighted by batch size).
+    """
+    from ..tape import make_dataset
+
+    X, y = _training_data(seed, num_examples, input_dim)
+    params = init_two_layer_params(input_dim, hidden_dim, 1, "sigmoid", seed)
+    variables = _variables32(params)
+    dataset = make_dataset(X, y, batch_size, shuffle=False)
+    name = _name(train_loop, "train_loop")
+    with _watch_gradient_calls() as calls:
+        history = _call(train_loop, dataset, variables, num_epochs, learning_rate, name=name)
+    _assert_gradient_after_block(train_loop, name, calls)
+    steps = math.ceil(num_examples / batch_size)
+    if history is None:
+        raise CheckFailure(f"`{name}` returned None: return the history, a list of one loss per epoch.")
+    history = as_array("history", [float(np.asarray(value)) for value in history]
+                       if isinstance(history, (list, tuple)) else history).ravel()
+    if history.size == num_epochs * steps and steps > 1:
+        raise CheckFailure(f"history has {history.size} entries, one per batch; record one number per epoch: the "
+                           "mean of that epoch's batch losses.")
+    if history.size != num_epochs:
+        raise CheckFailure(f"history has {history.size} entries for num_epochs={num_epochs}: train for exactly "
+                           "num_epochs epochs (a fixed number, never `while True`) and append one loss per epoch.")
+    if not np.all(np.isfinite(history)):
+        raise CheckFailure("the training loss became NaN or infinite: look for a sum instead of a mean, or a "
+                           "wrong learning rate.")
+    after = {key: variables[key].numpy() for key in PARAM_NAMES}
+    if all(np.allclose(after[key], params[key], rtol=1e-7, atol=1e-7) for key in PARAM_NAMES):
+        raise CheckFailure("the variables did not change: the loop must update the variables it was given "
+                           "(with optimizer.apply_gradients), not copies of them.")
+    reference, plain, weighted = _reference_training(params, X, y, batch_size, num_epochs, learning_rate)
+    diagnoses: dict[str, list] = {key: [] for key in PARAM_NAMES}
+    if not all(np.allclose(after[key], reference[key], rtol=1e-4, atol=1e-4 * max(1.0, np.abs(reference[key]).max()))
+               for key in PARAM_NAMES):                 # only then train the usual mistakes, to name one
+        for mistake, message in _TRAINING_MISTAKES.items():
+            wrong, _, _ = _reference_training(params, X, y, batch_size, num_epochs, learning_rate, mistake)
+            for key in PARAM_NAMES:
+                diagnoses[key].append((wrong[key], message))
+    for key in ("W2", "b2", "W1", "b1"):
+        assert_close(f"variables['{key}'] after training", after[key], reference[key], rtol=1e-4,
+                     hint=f"{num_epochs} epochs of {steps} SGD steps each (learning_rate={learning_rate}) on the mean "
+                          "loss; one optimizer for the whole loop.",
+                     diagnoses=diagnoses[key])
+    if not (np.allclose(history, plain, rtol=1e-4, atol=1e-6) or np.allclose(history, weighted, rtol=1e-4, atol=1e-6)):
+        message = [f"history does not hold the mean batch loss of each epoch.",
+                   f"  expected: {np.round(plain, 5).tolist()}", f"  got:      {np.round(history, 5).tolist()}"]
+        if np.allclose(history, np.asarray(plain) * steps, rtol=1e-4):
+            message.append("Likely mistake: the batch losses are summed; take their mean.")
+        raise CheckFailure("\n".join(message))
+    passed(f"{name}: {num_epochs} epochs x {steps} steps trained the variables exactly like the reference loop; "
+           f"loss {history[0]:.4f} -> {history[-1]:.4f}.")
+
+
+# ============================================================================ 5 · Keras
+def check_build_two_layer_model(build_two_layer_model: Callable[..., Any], input_dim: int = 8,
+                                hidden_dim: int = 16) -> None:
+    """Check ``build_two_layer_model(input_dim, hidden_dim) -> keras model``.
+
+    Expects the architecture of :func:`course_lib.models.two_layer_model`: inputs (None, D),
+    ``Dense(H, activation="sigmoid")``, ``Dense(1)`` with biases. Layer names, Sequential or
+    functional API, and an ``Activation`` layer instead of the argument do not matter.
+    """
+    from ..models import assert_same_architecture, two_layer_model
+
+    name = _name(build_two_layer_model, "build_two_layer_model")
+    model = call_student(build_two_layer_model, input_dim, hidden_dim, name=name)
+    expected = two_layer_model(input_dim, hidden_dim)
+    assert_same_architecture(model, expected, name=f"the model from `{name}({input_dim}, {hidden_dim})`")
+    passed(f"{name}: Dense({hidden_dim}, sigmoid) -> Dense(1), {expected.count_params()} parameters, as expected.")
+
+
+_MSE_NAMES = {"mse", "mean_squared_error", "meansquarederror"}
+
+
+def _loss_name(loss: Any) -> str:
+    """A normalised name of a Keras loss given as a string, a function or a loss object."""
+    if isinstance(loss, str):
+        text = loss
+    elif loss is None:
+        return "none"
+    else:
+        text = getattr(loss, "__name__", None) or type(loss).__name__
+        config = getattr(loss, "get_config", None)
+        if callable(config) and not getattr(loss, "__name__", None):
+            try:
+                inner = config().get("name")
+                text = inner or text
+            except Exception:
+                pass
+    text = text.lower().replace(" ", "")
+    aliases = {"mse": "mean_squared_error", "meansquarederror": "mean_squared_error",
+               "mae": "mean_absolute_error", "meanabsoluteerror": "mean_absolute_error",
+               "bce": "binary_crossentropy", "binarycrossentropy": "binary_crossentropy",
+               "categoricalcrossentropy": "categorical_crossentropy",
+               "sparsecategoricalcrossentropy": "sparse_categorical_crossentropy",
+               "binary_focal_crossentropy": "binary_focal_crossentropy"}
+    return aliases.get(text, text)
+
+
+def check_train_keras_model(train_keras_model: Callable[..., Any], seed: int = 0, num_examples: int = 48,
+                            num_val: int = 24, input_dim: int = 3, hidden_dim: int = 4, num_epochs: int = 2,
+                            learning_rate: float = 0.05, batch_size: int = 16) -> None:
+    """Check ``train_keras_model(model, X_train, y_train, X_val, y_val, num_epochs, learning_rate, batch_size)``.
+
+    The check passes a fresh :func:`course_lib.models.two_layer_model` and small float64 data
+    (X (N, D), y (N,)). Expects ``compile`` with ``keras.optimizers.SGD(learning_rate)`` and
+    the MSE loss, ``fit`` for ``num_epochs`` epochs in batches of ``batch_size`` with the
+    given validation data, and the returned ``History`` (or its ``.history`` dict) with
+    ``loss`` and ``val_loss``, one entry per epoch.
+    """
+    keras = _keras()
+    from ..models import two_layer_model
+
+    X, y = _training_data(seed, num_examples + num_val, input_dim)
+    X_train, y_train, X_val, y_val = X[:num_examples], y[:num_examples], X[num_examples:], y[num_examples:]
+    params = init_two_layer_params(input_dim, hidden_dim, 1, "sigmoid", seed)
+    model = two_layer_model(input_dim, hidden_dim, params=params)
+    name = _name(train_keras_model, "train_keras_model")
+    history = _call(train_keras_model, model, X_train, y_train, X_val, y_val, num_epochs, learning_rate,
+                    batch_size, name=name)
+    if history is None:
+        raise CheckFailure(f"`{name}` returned None: return what model.fit(...) returns (a History).")
+    logs = getattr(history, "history", history)
+    if not isinstance(logs, dict) or "loss" not in logs:
+        raise CheckFailure(f"`{name}` should return the History from model.fit (or its .history dict with a 'loss' "
+                           f"entry), not a {type(history).__name__}.")
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        raise CheckFailure("the model passed in was not compiled: call model.compile(optimizer=..., loss=...) and then "
+                           "model.fit(...) on `model`, the argument (not on a new model).")
+    if not isinstance(optimizer, keras.optimizers.SGD):
+        raise CheckFailure(f"the optimizer is {type(optimizer).__name__}; use keras.optimizers.SGD(learning_rate="
+                           "learning_rate), the plain minibatch SGD of units 01-02.")
+    rate = float(np.asarray(optimizer.learning_rate))
+    if not np.isclose(rate, learning_rate, rtol=1e-6):
+        hint = " (SGD's default)" if np.isclose(rate, 0.01) else ""
+        raise CheckFailure(f"the optimizer's learning rate is {rate:g}{hint}; expected learning_rate={learning_rate}. "
+                           "Pass it: keras.optimizers.SGD(learning_rate=learning_rate).")
+    if float(np.asarray(getattr(optimizer, "momentum", 0.0))) != 0.0:
+        raise CheckFailure("the SGD optimizer uses momentum; this exercise uses plain SGD (momentum=0, the default).")
+    loss_name = _loss_name(getattr(model, "loss", None))
+    if loss_name != "mean_squared_error":
+        raise CheckFailure(f"the model was compiled with the loss {loss_name!r}; this is regression with the mean "
+                           "squared error: loss='mse' (or keras.losses.MeanSquaredError()).")
+    if "val_loss" not in logs:
+        raise CheckFailure("the history has no 'val_loss': pass validation_data=(X_val, y_val) to fit, so Keras "
+                           "measures the validation loss after every epoch.")
+    for key in ("loss", "val_loss"):
+        if len(logs[key]) != num_epochs:
+            raise CheckFailure(f"history['{key}'] has {len(logs[key])} entries; expected one per epoch, "
+                               f"num_epochs={num_epochs}. Pass epochs=num_epochs to fit (once).")
+    steps = int(np.asarray(optimizer.iterations))
+    expected_steps = num_epochs * math.ceil(num_examples / batch_size)
+    if steps != expected_steps:
+        explanations = []
+        if steps == num_epochs * math.ceil(num_examples / 32):
+            explanations.append("fit used its default batch_size=32: pass batch_size=batch_size.")
+        if steps < expected_steps and steps % num_epochs == 0 and steps // num_epochs == math.ceil(
+                int(num_examples * 0.8) / batch_size):
+            explanations.append("part of the training data went to validation (validation_split): use "
+                                "validation_data=(X_val, y_val) and train on all of X_train.")
+        raise CheckFailure(f"the optimizer took {steps} steps; with {num_examples} examples, batch_size={batch_size} "
+                           f"and {num_epochs} epochs it should take {num_epochs} x ceil({num_examples}/{batch_size}) "
+                           f"= {expected_steps}.\n" + ("Likely mistake: " + " ".join(explanations) if explanations
+                                                      else "Train once, for num_epochs epochs, in batches of "
+                                                           "batch_size."))
+    predictions = np.asarray(model(X_val.astype(np.float32))).reshape(-1)
+    val_loss = float(np.mean((predictions - y_val) ** 2))
+    train_predictions = np.asarray(model(X_train.astype(np.float32))).reshape(-1)
+    train_loss = float(np.mean((train_predictions - y_train) ** 2))
+    assert_close("history['val_loss'][-1]", float(logs["val_loss"][-1]), val_loss, rtol=1e-4,
+                 hint="the validation loss must be measured on (X_val, y_val): pass validation_data=(X_val, y_val) "
+                      "(validation_split would hold back part of the training data instead).",
+                 diagnoses=[(train_loss, "the 'validation' loss is the loss on the training data: pass "
+                                         "validation_data=(X_val, y_val), not the training arrays.")])
+    passed(f"{name}: SGD(learning_rate={learning_rate}) on the MSE, {expected_steps} steps, loss and val_loss for "
+           f"each of the {num_epochs} epochs.")
+
+
+# ======================================================================= 6 · by hand
+def check_dense_parameter_counts(dense_parameter_counts: Callable[..., Any],
+                                 layer_sizes: tuple[int, ...] = (8, 3, 3, 3, 3, 3, 1)) -> None:
+    """Check ``dense_parameter_counts(layer_sizes) -> [count per Dense layer]``.
+
+    ``layer_sizes = [D, H1, ..., C]``; expects ``n_in * n_out + n_out`` for every pair of
+    neighbouring sizes: ``len(layer_sizes) - 1`` whole numbers.
+    """
+    from ..models import dense_parameter_counts as reference
+
+    sizes = [int(size) for size in layer_sizes]
+    name = _name(dense_parameter_counts, "dense_parameter_counts")
+    got = call_student(dense_parameter_counts, list(sizes), name=name)
+    expected = reference(sizes)
+    pairs = list(zip(sizes[:-1], sizes[1:]))
+    if np.ndim(got) == 0:
+        total = float(np.asarray(got)) if np.asarray(got).dtype != object else None
+        extra = " (that is the right total)" if total == sum(expected) else ""
+        raise CheckFailure(f"`{name}` returned one number{extra}; return a list with one count per Dense layer "
+                           f"({len(expected)} layers for layer_sizes={sizes}); sum() of it is the total.")
+    got = as_array(name, got).ravel()
+    if got.size == len(sizes):
+        raise CheckFailure(f"`{name}` returned {got.size} counts for {len(sizes)} sizes. The input is not a layer: "
+                           f"there is one Dense layer between each pair of neighbouring sizes, {len(expected)} here.")
+    if got.size != len(expected):
+        raise CheckFailure(f"`{name}` returned {got.size} counts; expected {len(expected)}, one per Dense layer "
+                           f"(one per pair of neighbouring sizes in {sizes}).")
+    assert_close(f"{name}({sizes})", got, expected, hint="a Dense layer from n_in to n_out units holds a kernel "
+                 "(n_in, n_out) and one bias per output unit.", diagnoses=[
+                     ([a * b for a, b in pairs], "the biases are missing: each layer also has n_out biases."),
+                     ([a * b + a for a, b in pairs], "one bias per *output* unit (n_out), not per input."),
+                     ([(a + 1) * (b + 1) for a, b in pairs], "(n_in + 1) * (n_out + 1) counts a bias for a bias: "
+                                                             "it is n_in * n_out + n_out."),
+                     ([a * b + 2 * b for a, b in pairs], "each unit has one bias, not two."),
+                 ])
+    passed(f"{name}: {expected} for layer sizes {sizes}, {sum(expected)} parameters in all.")
+
+
+def _activation_key(activation: Any) -> str:
+    if activation is None:
+        return "linear"
+    if isinstance(activation, str):
+        return {"none": "linear", "identity": "linear", "": "linear"}.get(activation.lower(), activation.lower())
+    from ..models import activation_name
+    return activation_name(activation)
+
+
+def _from_logits(loss: Any) -> bool:
+    config = getattr(loss, "get_config", None)
+    if callable(config):
+        try:
+            return bool(config().get("from_logits", False))
+        except Exception:
+            return False
+    return False
+
+
+def _judge_output(task: str, num_classes: int, units: Any, activation: Any, loss: Any) -> str | None:
+    """None if (units, activation, loss) suit the task, else what is wrong."""
+    activation_key, loss_key, logits = _activation_key(activation), _loss_name(loss), _from_logits(loss)
+    try:
+        units = int(units)
+    except (TypeError, ValueError):
+        return f"units should be a whole number, not {units!r}."
+    if task == "regression":
+        if units != 1:
+            return f"a regression predicts one number per example: 1 output unit, not {units}."
+        if activation_key != "linear":
+            return (f"the activation {activation_key!r} limits the outputs (a sigmoid, for one, only gives values "
+                    "between 0 and 1); a regression output has no activation: None (linear).")
+        if loss_key not in ("mean_squared_error",):
+            return f"the loss {loss_key!r} is not the mean squared error that this regression uses: 'mse'."
+        return None
+    if task == "binary":
+        if units == 1:
+            if activation_key == "softmax":
+                return "a softmax over a single unit always outputs 1.0; one unit needs the sigmoid."
+            if loss_key == "binary_crossentropy" and (activation_key == "sigmoid" or (logits and activation_key == "linear")):
+                return None
+            if activation_key != "sigmoid":
+                return (f"one output unit with activation {activation_key!r} does not give a probability; use the "
+                        "sigmoid, P(class 1) = sigmoid(score).")
+            return (f"the loss {loss_key!r} does not fit two classes with a sigmoid output: "
+                    "'binary_crossentropy'.")
+        if units == 2:
+            if activation_key == "softmax" and loss_key in ("sparse_categorical_crossentropy", "categorical_crossentropy"):
+                return None
+            return ("with two output units use the softmax and the (sparse) categorical cross-entropy; the usual "
+                    "choice is one sigmoid unit with 'binary_crossentropy'.")
+        return f"two classes need one output unit (a sigmoid probability), not {units}."
+    if task == "multiclass":
+        if units != num_classes:
+            return f"{num_classes} classes need {num_classes} output units, one score per class, not {units}."
+        if activation_key == "sigmoid":
+            return ("sigmoid outputs are independent: they need not sum to 1. For one class out of "
+                    f"{num_classes} use the softmax.")
+        if not (activation_key == "softmax" or (logits and activation_key == "linear")):
+            return f"the activation {activation_key!r} does not give class probabilities; use the softmax."
+        if loss_key not in ("sparse_categorical_crossentropy", "categorical_crossentropy"):
+            return (f"the loss {loss_key!r} does not fit {num_classes} classes: 'sparse_categorical_crossentropy' for "
+                    "integer labels (or 'categorical_crossentropy' for one-hot labels).")
+        return None
+    raise ValueError(f"unknown task {task!r}")
+
+
+def check_output_layer_and_loss(output_layer_and_loss: Callable[..., Any], num_classes: int = 3) -> None:
+    """Check ``output_layer_and_loss(task, num_classes) -> (units, activation, loss)``.
+
+    For ``"regression"``, ``"binary"`` and ``"multiclass"`` (with ``num_classes`` classes).
+    Accepts Keras's names and objects (``None`` or ``"linear"``; ``"mse"`` or
+    ``keras.losses.MeanSquaredError()``; sparse or one-hot categorical cross-entropy; a
+    linear output with a ``from_logits=True`` loss).
+    """
+    name = _name(output_layer_and_loss, "output_layer_and_loss")
+    for task in ("regression", "binary", "multiclass"):
+        result = call_student(output_layer_and_loss, task, num_classes, name=name)
+        units, activation, loss = unpack(f"{name}({task!r}, {num_classes})", result, ("units", "activation", "loss"))
+        problem = _judge_output(task, num_classes, units, activation, loss)
+        if problem:
+            raise CheckFailure(f"{name}({task!r}, num_classes={num_classes}) returned "
+                               f"({units!r}, {activation!r}, {loss!r}).\nWhat is wrong: {problem}")
+    passed(f"{name}: suitable output layers and losses for regression, binary and {num_classes}-class tasks.")

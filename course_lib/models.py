@@ -1,0 +1,358 @@
+"""Keras model builders, a model comparator, and a timing callback.
+
+Builders:
+
+* :func:`two_layer_model`: unit 02's network in Keras, ``Dense(H, activation)``
+  then ``Dense(C)``, optionally started from a :class:`~course_lib.mlp.TwoLayerNet`'s
+  parameters so that the NumPy, tape and Keras versions begin from the same numbers;
+* :func:`deep_mlp`: the lecture's deeper network, five hidden ``Dense`` layers and a
+  linear output (six ``Dense`` layers in all), with any widths.
+
+Keras's ``Dense(units)`` layer holds a kernel (D, units) and a bias (units,), exactly
+unit 02's ``W`` and ``b``, and computes ``activation(x @ kernel + bias)``.
+
+Checks: :func:`compare_models` lists, in plain words, how a student's model differs
+from the expected one (number and types of layers, units, output shapes,
+activations, biases, parameter counts), ignoring what does not matter (layer names,
+``Sequential`` or functional API, an ``Activation`` layer instead of the ``activation``
+argument). :func:`assert_same_architecture` raises ``AssertionError`` listing them.
+
+The references for two notebook exercises live here too: :func:`dense_parameter_counts`
+(parameters of a stack of Dense layers, by hand) and :func:`output_layer_for_task`
+(output units, activation and loss for regression, binary and multiclass tasks).
+
+This module imports Keras (and so TensorFlow): ``import course_lib`` does not.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Mapping, Sequence
+
+import keras
+import numpy as np
+
+from .checks.compare import CheckFailure
+
+#: the course's leaky ReLU slope (Keras's ``activation="leaky_relu"`` uses 0.2, its ``LeakyReLU`` layer 0.3)
+COURSE_NEGATIVE_SLOPE = 0.01
+
+
+def leaky_relu(x):
+    """Leaky ReLU with the course's slope 0.01 (``course_lib.layers``'s default), for Keras layers."""
+    return keras.ops.where(x > 0, x, COURSE_NEGATIVE_SLOPE * x)    # exact in float64 too
+
+
+def _keras_activation(activation: str | None) -> Any:
+    if activation == "leaky_relu":
+        return leaky_relu
+    return activation
+
+
+# --------------------------------------------------------------------------- builders
+def two_layer_model(input_dim: int, hidden_dim: int, output_dim: int = 1, activation: str = "sigmoid",
+                    params: Mapping[str, Any] | None = None, dtype: str | None = None,
+                    name: str = "two_layer") -> keras.Sequential:
+    """Unit 02's two-layer network as a Keras ``Sequential`` model.
+
+    ``Input((D,))`` -> ``Dense(H, activation)`` -> ``Dense(C)`` (a linear output for
+    regression): ``D*H + H + H*C + C`` parameters.
+
+    Args:
+        input_dim: D. hidden_dim: H. output_dim: C.
+        activation: the hidden activation, ``"sigmoid"``, ``"tanh"``, ``"relu"`` or
+            ``"leaky_relu"`` (slope 0.01, like :mod:`course_lib.layers`).
+        params: optional ``{"W1": (D, H), "b1": (H,), "W2": (H, C), "b2": (C,)}`` (e.g.
+            ``TwoLayerNet(...).params``) copied into the layers; otherwise Keras's default
+            initialisation (Glorot uniform kernels, zero biases).
+        dtype: the layers' dtype, e.g. ``"float64"`` to compare with NumPy exactly;
+            Keras's default (float32) when None.
+
+    Returns:
+        the built model; ``model.layers[0].kernel`` is W1 and ``model.layers[1].kernel`` is W2.
+    """
+    model = keras.Sequential([
+        keras.Input(shape=(int(input_dim),), dtype=dtype),
+        keras.layers.Dense(int(hidden_dim), activation=_keras_activation(activation), dtype=dtype, name="hidden"),
+        keras.layers.Dense(int(output_dim), dtype=dtype, name="output"),
+    ], name=name)
+    if params is not None:
+        set_two_layer_params(model, params)
+    return model
+
+
+def set_two_layer_params(model: keras.Model, params: Mapping[str, Any]) -> None:
+    """Copy ``{"W1" (D, H), "b1" (H,), "W2" (H, C), "b2" (C,)}`` into a two-layer model's Dense layers."""
+    hidden, output = dense_layers(model)
+    hidden.set_weights([np.asarray(params["W1"]), np.asarray(params["b1"]).reshape(-1)])
+    output.set_weights([np.asarray(params["W2"]), np.asarray(params["b2"]).reshape(-1)])
+
+
+def two_layer_params(model: keras.Model) -> dict[str, np.ndarray]:
+    """A two-layer model's weights as ``{"W1": (D, H), "b1": (H,), "W2": (H, C), "b2": (C,)}``."""
+    hidden, output = dense_layers(model)
+    W1, b1 = hidden.get_weights()
+    W2, b2 = output.get_weights()
+    return {"W1": W1, "b1": b1, "W2": W2, "b2": b2}
+
+
+def dense_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The model's ``Dense`` layers, in order."""
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+
+
+def deep_mlp(input_dim: int, hidden_units: Sequence[int] = (3, 3, 3, 3, 3), output_dim: int = 1,
+             activation: str = "sigmoid", output_activation: str | None = None,
+             name: str = "deep_mlp") -> keras.Sequential:
+    """A fully connected network with several hidden layers (the lecture's "6-layer network").
+
+    ``Input((D,))``, then one ``Dense(units, activation)`` per entry of ``hidden_units``,
+    then ``Dense(C, output_activation)``. With the default five hidden layers of 3 units
+    that is six Dense layers and ``(D*3 + 3) + 4*(3*3 + 3) + (3*C + C)`` parameters.
+    """
+    layers: list[Any] = [keras.Input(shape=(int(input_dim),))]
+    for index, units in enumerate(hidden_units, start=1):
+        layers.append(keras.layers.Dense(int(units), activation=_keras_activation(activation),
+                                         name=f"hidden_{index}"))
+    layers.append(keras.layers.Dense(int(output_dim), activation=output_activation, name="output"))
+    return keras.Sequential(layers, name=name)
+
+
+# ------------------------------------------------------------- exercise references
+def dense_parameter_counts(layer_sizes: Sequence[int]) -> list[int]:
+    """Parameters of each Dense layer in a stack with widths ``layer_sizes``.
+
+    ``layer_sizes = [D, H1, H2, ..., C]`` (the input width first): layer k maps
+    ``n_in = layer_sizes[k]`` numbers to ``n_out = layer_sizes[k + 1]`` and holds a
+    kernel (n_in, n_out) and a bias (n_out,), so ``n_in * n_out + n_out`` parameters.
+    Returns one count per Dense layer (``len(layer_sizes) - 1`` of them).
+    """
+    sizes = [int(size) for size in layer_sizes]
+    return [n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+
+
+#: what the output layer and loss of a network should be for each kind of task
+TASKS = ("regression", "binary", "multiclass")
+
+
+def output_layer_for_task(task: str, num_classes: int | None = None) -> tuple[int, str | None, str]:
+    """``(units, activation, loss)`` of the output layer for a task.
+
+    * ``"regression"`` (a real number): ``(1, None, "mean_squared_error")``, a linear output;
+    * ``"binary"`` (two classes, labels 0/1): ``(1, "sigmoid", "binary_crossentropy")``,
+      one probability ``P(class 1)``;
+    * ``"multiclass"`` (C classes, labels 0..C-1): ``(C, "softmax",
+      "sparse_categorical_crossentropy")``, C probabilities that sum to 1
+      (``"categorical_crossentropy"`` when the labels are one-hot rows of length C).
+    """
+    if task == "regression":
+        return 1, None, "mean_squared_error"
+    if task == "binary":
+        return 1, "sigmoid", "binary_crossentropy"
+    if task == "multiclass":
+        if num_classes is None or int(num_classes) < 2:
+            raise ValueError("a multiclass task needs num_classes >= 2")
+        return int(num_classes), "softmax", "sparse_categorical_crossentropy"
+    raise ValueError(f"task must be one of {TASKS}, not {task!r}")
+
+
+# ------------------------------------------------------------------------- callbacks
+class EpochTimer(keras.callbacks.Callback):
+    """Records the wall time of every epoch of ``fit`` in ``self.seconds`` (a list of floats)."""
+
+    def on_train_begin(self, logs=None):
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+# ------------------------------------------------------------------------- comparator
+_FOLDED = ("Activation", "ReLU", "LeakyReLU", "ELU", "Softmax")
+_ACTIVATION_ALIASES = {None: "linear", "None": "linear", "identity": "linear", "silu": "swish",
+                       "sigmoid_v2": "sigmoid"}
+
+
+def activation_name(activation: Any) -> str:
+    """A plain name for a Keras activation: ``"sigmoid"``, ``"relu"``, ``"linear"`` (no activation)..."""
+    if activation is None or isinstance(activation, str):
+        name = activation
+    elif activation is leaky_relu:
+        name = f"leaky_relu(slope {COURSE_NEGATIVE_SLOPE})"
+    else:
+        name = getattr(activation, "__name__", None) or type(activation).__name__
+    return _ACTIVATION_ALIASES.get(name, name)
+
+
+def _layer_activation(layer: keras.layers.Layer) -> str | None:
+    """The activation a layer applies (None if it has no notion of one)."""
+    kind = type(layer).__name__
+    if kind == "ReLU":
+        config = layer.get_config()
+        slope = config.get("negative_slope", 0.0) or 0.0
+        return "relu" if not slope else f"leaky_relu(slope {slope:g})"
+    if kind == "LeakyReLU":
+        return f"leaky_relu(slope {layer.get_config().get('negative_slope', 0.3):g})"
+    if kind == "Softmax":
+        return "softmax"
+    if kind == "ELU":
+        return "elu"
+    if hasattr(layer, "activation"):
+        return activation_name(layer.activation)
+    return None
+
+
+def _input_shape(model: keras.Model) -> tuple | None:
+    try:
+        return tuple(model.inputs[0].shape)
+    except Exception:                                  # an unbuilt Sequential has no inputs yet
+        return None
+
+
+def _output_shape(layer: keras.layers.Layer, input_shape: tuple | None) -> tuple | None:
+    try:
+        return tuple(layer.output.shape)
+    except Exception:
+        pass
+    if input_shape is None:
+        return None
+    try:
+        return tuple(layer.compute_output_shape(input_shape))
+    except Exception:
+        return None
+
+
+def describe_model(model: keras.Model) -> list[dict[str, Any]]:
+    """One plain description per layer: ``type``, ``units``, ``activation``, ``use_bias``,
+    ``output_shape`` (``None`` for the batch size) and ``params``.
+
+    ``InputLayer`` entries are skipped, and an ``Activation`` (or ``ReLU``, ``LeakyReLU``,
+    ``Softmax``) layer right after a layer without activation is folded into it, so that
+    ``Dense(3, activation="relu")`` and ``Dense(3)`` + ``Activation("relu")`` read the same.
+    """
+    description: list[dict[str, Any]] = []
+    shape = _input_shape(model)
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "InputLayer":
+            continue
+        shape = _output_shape(layer, shape)
+        activation = _layer_activation(layer)
+        if kind in _FOLDED and description and description[-1]["activation"] == "linear":
+            description[-1]["activation"] = activation
+            description[-1]["output_shape"] = shape
+            continue
+        config = layer.get_config()
+        description.append({
+            "type": kind,
+            "name": layer.name,
+            "units": config.get("units"),
+            "activation": activation,
+            "use_bias": config.get("use_bias"),
+            "output_shape": shape,
+            "params": int(layer.count_params()) if layer.built else None,
+        })
+    return description
+
+
+def _build_like(model: keras.Model, reference: keras.Model) -> str | None:
+    """Build an unbuilt ``model`` for the reference's input shape; a message if that fails."""
+    if _input_shape(model) is not None and all(layer.built for layer in model.layers):
+        return None
+    shape = _input_shape(reference)
+    try:
+        model.build(shape)
+        if _input_shape(model) is None and shape is not None:   # a Sequential without Input: call it once
+            model(np.zeros((1, *shape[1:]), dtype="float32"))
+    except Exception as error:
+        return (f"the model could not be built for inputs of shape {shape}: {type(error).__name__}: {error}. "
+                "Start the model with keras.Input(shape=(D,)).")
+    return None
+
+
+def _shape_text(shape: tuple | None) -> str:
+    return "unknown" if shape is None else str(tuple(shape))
+
+
+def compare_models(student_model: Any, expected_model: keras.Model) -> list[str]:
+    """The differences between two Keras models' architectures, in plain words.
+
+    Compares the input shape, the number of layers and, layer by layer, the type,
+    units, activation, ``use_bias``, output shape and parameter count, then the total
+    number of trainable parameters. Layer names, ``Sequential`` versus the functional
+    API, and activation layers versus the ``activation=`` argument do not matter.
+    An unbuilt student model is built for the expected model's input shape.
+
+    Returns:
+        a list of sentences, empty when the architectures agree.
+    """
+    if not isinstance(student_model, keras.Model):
+        kind = type(student_model).__name__
+        hint = " Did the function forget to `return model`?" if student_model is None else ""
+        return [f"expected a Keras model (keras.Sequential or keras.Model), but got a {kind}.{hint}"]
+    problem = _build_like(student_model, expected_model)
+    if problem:
+        return [problem]
+    differences: list[str] = []
+    student_input, expected_input = _input_shape(student_model), _input_shape(expected_model)
+    if student_input is not None and expected_input is not None and tuple(student_input) != tuple(expected_input):
+        differences.append(f"the model takes inputs of shape {_shape_text(student_input)}; expected "
+                           f"{_shape_text(expected_input)} (keras.Input(shape=(D,)) with D features).")
+    student, expected = describe_model(student_model), describe_model(expected_model)
+    if len(student) != len(expected):
+        differences.append(
+            f"the model has {len(student)} layers ({', '.join(_layer_label(d) for d in student) or 'none'}); "
+            f"expected {len(expected)} ({', '.join(_layer_label(d) for d in expected)}).")
+    for index, (got, want) in enumerate(zip(student, expected), start=1):
+        where = f"layer {index} ({got['type']}, named {got['name']!r})"
+        if got["type"] != want["type"]:
+            differences.append(f"{where} is a {got['type']} layer; expected a {want['type']} layer.")
+            continue
+        explained = False                   # a difference that already explains the shape and the count
+        if want["units"] is not None and got["units"] != want["units"]:
+            differences.append(f"{where} has {got['units']} units; expected {want['units']}.")
+            explained = True
+        if got["activation"] != want["activation"]:
+            differences.append(f"{where} uses the activation {got['activation']!r}; expected {want['activation']!r}"
+                               + (" (no activation: a linear output)." if want["activation"] == "linear" else "."))
+        if want["use_bias"] is not None and got["use_bias"] != want["use_bias"]:
+            differences.append(f"{where} has use_bias={got['use_bias']}; expected use_bias={want['use_bias']}"
+                               + (" (the layer has no bias)." if not got["use_bias"] else "."))
+            explained = True
+        if (not explained and got["output_shape"] is not None and want["output_shape"] is not None
+                and tuple(got["output_shape"]) != tuple(want["output_shape"])):
+            differences.append(f"{where} outputs shape {_shape_text(got['output_shape'])}; expected "
+                               f"{_shape_text(want['output_shape'])}.")
+            explained = True
+        if not explained and got["params"] != want["params"]:
+            differences.append(f"{where} has {got['params']} parameters; expected {want['params']}.")
+    student_total, expected_total = _trainable_count(student_model), _trainable_count(expected_model)
+    if student_total != expected_total:
+        differences.append(f"the model has {student_total} trainable parameters in all; expected {expected_total}.")
+    return differences
+
+
+def _layer_label(description: Mapping[str, Any]) -> str:
+    parts = [description["type"]]
+    if description["units"] is not None:
+        parts.append(str(description["units"]))
+    if description["activation"] not in (None, "linear"):
+        parts.append(description["activation"])
+    return parts[0] + (f"({', '.join(parts[1:])})" if len(parts) > 1 else "")
+
+
+def _trainable_count(model: keras.Model) -> int:
+    return int(sum(math.prod(variable.shape) for variable in model.trainable_variables))
+
+
+def assert_same_architecture(student_model: Any, expected_model: keras.Model, name: str = "model") -> None:
+    """Raise ``AssertionError`` (a course ``CheckFailure``) listing :func:`compare_models`'s differences."""
+    differences = compare_models(student_model, expected_model)
+    if differences:
+        lines = "\n".join(f"  - {difference}" for difference in differences)
+        raise CheckFailure(f"{name} does not have the expected architecture:\n{lines}\n"
+                           f"Expected: {', '.join(_layer_label(d) for d in describe_model(expected_model))}.")
