@@ -37,7 +37,7 @@ benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/notebook_times.py
 
 clean:
-	rm -rf build autograded feedback .pytest_cache
+	rm -rf build autograded feedback grades grading-log.csv .pytest_cache
 
 # Grading sandboxes student kernels with bubblewrap (Debian package `bubblewrap`). Installed
 # here when we may (root with apt-get, as in CI); otherwise a note, and grading warns loudly.

@@ -116,5 +116,15 @@ def lab(port, no_browser, jupyter_args):
     os.execv(sys.executable, command)
 
 
+from .grading.autograde import autograde_command  # noqa: E402
+
+main.add_command(autograde_command)
+
+from .grading.feedback import feedback_command  # noqa: E402
+from .grading.reports import grades_command  # noqa: E402
+
+main.add_command(feedback_command)
+main.add_command(grades_command)
+
 if __name__ == "__main__":
     main()

@@ -53,6 +53,16 @@ def find_root(start: Path | None = None) -> Path:
     raise CourseError(f"no course found at or above {start}: run this inside the course repository")
 
 
+def course_root(start: Path | None = None) -> Path:
+    """The nbgrader course being graded: the nearest folder at or above ``start`` (default: the
+    working directory) with an ``nbgrader_config.py``, as nbgrader finds it; else the repository."""
+    start = (start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / "nbgrader_config.py").is_file():
+            return folder
+    return find_root(start)
+
+
 def read_unit(folder: Path) -> Unit:
     """Parse ``folder/unit.toml``."""
     try:

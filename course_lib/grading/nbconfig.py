@@ -15,6 +15,8 @@ COURSE_ID = "dl-fundamentals"
 SOURCE_DIRECTORY = "build/source"
 RELEASE_DIRECTORY = "notebooks"
 CELL_TIMEOUT_S = 120          # sized for the longest training cell, with room for a slow laptop
+NOTEBOOK_TIMEOUT_S = 600      # a whole notebook: ~1 min on a laptop, 10x room
+KERNEL_MEMORY_MB = 4096       # a TensorFlow kernel needs ~650 MB before any work
 
 
 def configure(c, root: str | Path) -> None:

@@ -1,0 +1,711 @@
+"""The worker side of ``dlcourse autograde``: grade ONE submission in a private scratch course.
+
+A worker is a long-lived process (a ``ProcessPoolExecutor`` worker or a Dask worker) that
+imports nbgrader once and then calls :func:`grade_submission` for one student at a time:
+
+1. It builds a scratch nbgrader course in a temporary folder: a copy of the gradebook
+   snapshot the parent took at the start of the run (assignment structure and source cells
+   only, no other student), the course's ``nbgrader_config.py``, the non-notebook files of
+   the assignment's source folder, and this one submission.
+2. It validates the submission (:func:`check_notebook`): a missing or misnamed notebook, a
+   file that is not JSON, a notebook of another format version or with broken nbgrader
+   metadata is not graded and gets a note; a copy-pasted cell is repaired so that each
+   exercise counts once, and graded.
+3. It runs nbgrader's own Autograde converter in-process, one notebook at a time, with the
+   course's configuration and :class:`LimitedExecute` in place of the course's executor: a
+   time limit per cell and per notebook and a memory limit per kernel.
+4. It returns a plain :class:`GradeResult` (autograded notebooks as JSON text, the files
+   nbgrader copied beside them, the submission time stamp, seconds, status and notes).
+   It never raises for a bad submission; a grader error comes back as ``status="failed"``.
+
+The parent (:mod:`course_lib.grading.autograde`) is the only writer of the master gradebook
+and of ``autograded/``; nothing here touches the master course.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+# jsonschema imports rfc3987_syntax (1.2 s: it compiles a grammar) for its "iri" format
+# checker, which nbformat never uses. Grading processes skip it, so workers start faster.
+if "jsonschema" not in sys.modules:
+    sys.modules.setdefault("rfc3987_syntax", None)
+
+import nbformat  # noqa: E402
+import psutil  # noqa: E402
+from nbclient.exceptions import CellTimeoutError, DeadKernelError  # noqa: E402
+from nbgrader.apps import NbGraderAPI  # noqa: E402
+from nbgrader.coursedir import CourseDirectory  # noqa: E402
+from nbgrader.nbgraderformat import MetadataValidator  # noqa: E402
+from nbgrader.preprocessors import Execute  # noqa: E402
+from traitlets import Enum, Integer  # noqa: E402
+from traitlets.config import Config  # noqa: E402
+from traitlets.config.loader import PyFileConfigLoader  # noqa: E402
+
+from . import nbconfig  # noqa: E402
+from .preprocessors import CourseExecute  # noqa: E402
+
+CELL_TIMEOUT_S = nbconfig.CELL_TIMEOUT_S
+# A TensorFlow notebook: ~650 MB and 6-8 s before any work, minutes of training cells.
+NOTEBOOK_TIMEOUT_S = nbconfig.NOTEBOOK_TIMEOUT_S
+KERNEL_MEMORY_MB = nbconfig.KERNEL_MEMORY_MB
+
+# Error names the grader writes into cells it stopped (students see them in feedback).
+KILLED = "KernelKilled"
+NOT_RUN = "NotRun"
+STATUS_ORDER = ("ok", "limit", "invalid", "failed")   # worst last
+SCRATCH_PREFIX = "dlcourse-grade-"
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "TF_NUM_INTRAOP_THREADS")
+# The watchdog kills a kernel's process tree above memory_mb * RSS_FACTOR + RSS_MARGIN_MB resident.
+RSS_FACTOR, RSS_MARGIN_MB = 1.25, 256
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for one graded notebook."""
+
+    cell_timeout_s: int = CELL_TIMEOUT_S
+    notebook_timeout_s: int = NOTEBOOK_TIMEOUT_S
+    memory_mb: int = KERNEL_MEMORY_MB
+    memory_limit: str = "data"   # "data" (RLIMIT_DATA) or "as" (RLIMIT_AS); see limited_kernel
+    threads: int = 0             # math-library threads per kernel; 0: cores / concurrent kernels
+
+    def describe(self) -> str:
+        return (f"{self.cell_timeout_s} s per cell, {self.notebook_timeout_s} s per notebook, "
+                f"{self.memory_mb} MB per kernel")
+
+
+@dataclass
+class CommonPayload:
+    """What every submission of one run needs; built once by the parent."""
+
+    assignment: str
+    notebooks: list[str]                 # the assignment's notebook names, without .ipynb
+    snapshot_db: bytes                   # gradebook snapshot: the assignment, no students
+    config_text: str | None              # the course's nbgrader_config.py, or None
+    source_files: dict[str, bytes]       # non-notebook files of build/source/<assignment>
+    limits: Limits = field(default_factory=Limits)
+    ignore: list[str] = field(default_factory=list)
+    test_cells: dict[str, list[str]] = field(default_factory=dict)   # notebook -> autograded test cell ids
+
+
+@dataclass
+class SubmissionPayload:
+    """One student's submission: a folder on this machine, or its files as bytes (Dask)."""
+
+    student: str
+    folder: str | None = None
+    files: dict[str, bytes] | None = None
+
+    def read_files(self, ignore: list[str]) -> dict[str, bytes]:
+        if self.files is not None:
+            return self.files
+        return read_folder(Path(self.folder), ignore)
+
+
+@dataclass
+class GradeResult:
+    """What a worker returns for one submission (plain data, picklable)."""
+
+    student: str
+    assignment: str
+    status: str = "ok"                                   # ok, limit, invalid or failed
+    notebooks: dict[str, str] = field(default_factory=dict)   # name -> autograded notebook JSON
+    files: dict[str, bytes] = field(default_factory=dict)     # other files for autograded/
+    timestamp: datetime | None = None
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    worker: str = ""
+
+    def worsen(self, status: str) -> None:
+        if STATUS_ORDER.index(status) > STATUS_ORDER.index(self.status):
+            self.status = status
+
+
+def read_folder(folder: Path, ignore: list[str]) -> dict[str, bytes]:
+    """Every file under ``folder`` (relative POSIX path -> bytes), skipping nbgrader's ignore patterns."""
+    from fnmatch import fnmatch
+
+    files = {}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if any(fnmatch(part, pattern) for part in rel.parts for pattern in ignore):
+            continue
+        if path.is_file() and not path.is_symlink():
+            files[rel.as_posix()] = path.read_bytes()
+    return files
+
+
+# --------------------------------------------------------------------------- validation
+
+def _unique_id(base: str, used: set[str]) -> str:
+    n = 2
+    base = base[:56]
+    while f"{base}-{n}" in used:
+        n += 1
+    return f"{base}-{n}"
+
+
+def repair_duplicates(notebook: dict) -> list[str]:
+    """Make a copy-pasted notebook gradable; return what was changed, one line each.
+
+    * Two cells with the same nbformat cell ``id``: the later copies get new ids.
+    * Two cells with the same nbgrader ``grade_id`` (a pasted answer, test or task cell):
+      the LAST copy keeps its nbgrader metadata and is graded; the earlier copies run as
+      ordinary cells. The last copy is the one that runs after the student's final
+      answer, so the exercise earns what the work earns, once. (nbgrader's own
+      ``DeduplicateIds`` keeps the last copy too, but leaves the others with empty
+      metadata, which its metadata check then rejects, stopping the whole batch.)
+    """
+    changes = []
+    used: set[str] = set()
+    for cell in notebook.get("cells", []):
+        cell_id = cell.get("id")
+        if cell_id is None:
+            continue
+        if cell_id in used:
+            cell["id"] = _unique_id(cell_id, used)
+        used.add(cell["id"])
+    counts: dict[str, int] = {}
+    for cell in reversed(notebook.get("cells", [])):
+        meta = cell.get("metadata", {}).get("nbgrader")
+        if not isinstance(meta, dict) or "grade_id" not in meta:
+            continue
+        if not (meta.get("grade") or meta.get("solution") or meta.get("locked") or meta.get("task")):
+            continue
+        grade_id = meta["grade_id"]
+        counts[grade_id] = counts.get(grade_id, 0) + 1
+        if counts[grade_id] > 1:
+            del cell["metadata"]["nbgrader"]
+    for grade_id, count in counts.items():
+        if count > 1:
+            changes.append(f"cell '{grade_id}' appears {count} times (copy and paste?); "
+                           f"graded the last copy once, the others ran as ordinary cells")
+    return changes
+
+
+def check_notebook(data: bytes, filename: str) -> tuple[nbformat.NotebookNode | None, list[str], str | None]:
+    """Validate one submitted notebook file.
+
+    Returns ``(notebook, notes, problem)``: ``problem`` is one line saying why the
+    notebook cannot be graded (and ``notebook`` is None), or None when it can; ``notes``
+    lists repairs made to a gradable notebook.
+    """
+    try:
+        content = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None, [], f"{filename} is not a text file (not UTF-8); it is not a notebook"
+    except json.JSONDecodeError as error:
+        return None, [], (f"{filename} is not valid JSON (line {error.lineno}, column {error.colno}: "
+                          f"{error.msg}); was it saved completely?")
+    if not isinstance(content, dict) or "nbformat" not in content:
+        return None, [], f"{filename} is JSON but not a Jupyter notebook (no nbformat version)"
+    major = content.get("nbformat")
+    if major != 4:
+        return None, [], (f"{filename} has notebook format {major!r}; the course uses format 4 "
+                          f"(open and save it in a current Jupyter)")
+    if not isinstance(content.get("cells"), list):
+        return None, [], f"{filename} is not a valid format-4 notebook: it has no list of cells"
+    if content.get("nbformat_minor", 0) >= 5:   # format 4.5 requires cell ids; give missing ones one
+        used = {cell.get("id") for cell in content["cells"] if isinstance(cell, dict)}
+        for index, cell in enumerate(content["cells"]):
+            if isinstance(cell, dict) and not cell.get("id"):
+                cell["id"] = _unique_id(f"cell-{index}", used)
+                used.add(cell["id"])
+    notes = repair_duplicates(content)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            notebook = nbformat.reads(json.dumps(content), as_version=4)   # joins multi-line sources
+            nbformat.validate(notebook)
+    except Exception as error:   # nbformat.ValidationError and malformed structures
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return None, [], f"{filename} is not a valid format-4 notebook: {first}"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            MetadataValidator().validate_nb(notebook)
+    except Exception as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return None, [], f"{filename} has damaged nbgrader cell metadata ({first})"
+    return notebook, notes, None
+
+
+def validate_submission(files: dict[str, bytes], expected: list[str]) -> tuple[dict[str, nbformat.NotebookNode], dict[str, str], list[str]]:
+    """Split a submission into gradable notebooks, problems and notes.
+
+    Returns ``(gradable, problems, notes)``: ``gradable`` maps notebook name to a (repaired)
+    notebook; ``problems`` maps each expected notebook that cannot be graded to one line
+    saying why; ``notes`` lists repairs and files that are not part of the assignment.
+    """
+    submitted = {Path(rel).stem: rel for rel in files if rel.endswith(".ipynb") and "/" not in rel}
+    unexpected = sorted(rel for rel in files if rel.endswith(".ipynb")
+                        and ("/" in rel or Path(rel).stem not in expected))
+    gradable, problems, notes = {}, {}, []
+    for name in expected:
+        filename = f"{name}.ipynb"
+        if name not in submitted:
+            if unexpected:
+                problems[name] = (f"{filename} is missing; found {', '.join(unexpected)} instead: "
+                                  f"rename it to {filename} and regrade this student with --force")
+            else:
+                problems[name] = f"{filename} is missing from the submission"
+            continue
+        notebook, repairs, problem = check_notebook(files[submitted[name]], filename)
+        if problem:
+            problems[name] = problem
+        else:
+            gradable[name] = notebook
+            notes += [f"{filename}: {line}" for line in repairs]
+    if not problems:
+        notes += [f"{rel} is not part of this assignment and was not graded" for rel in unexpected]
+    return gradable, problems, notes
+
+
+# --------------------------------------------------------------------------- limited execution
+
+def _kill_processes(processes: list[psutil.Process]) -> None:
+    alive = []
+    for process in processes:
+        try:
+            process.kill()
+            alive.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    psutil.wait_procs(alive, timeout=5)
+
+
+def _session_members(session_id: int) -> list[psutil.Process]:
+    """Processes in the session ``session_id`` (the kernel starts one; its children stay in it)."""
+    members = []
+    for process in psutil.process_iter():
+        try:
+            if process.pid != session_id and os.getsid(process.pid) == session_id:
+                members.append(process)
+        except (OSError, psutil.Error):
+            continue
+    return members
+
+
+class LimitedExecute(CourseExecute):
+    """The course's executor with limits: per cell, per notebook, per kernel memory.
+
+    * Cell time limit (``timeout``): nbgrader interrupts the cell and records a
+      ``CellTimeoutError``; the rest of the notebook runs.
+    * Memory: the kernel is started through :mod:`course_lib.grading.limited_kernel`,
+      which sets ``RLIMIT_DATA`` (or ``RLIMIT_AS``) to ``memory_mb`` before exec'ing it, so
+      an allocation past the limit raises ``MemoryError`` in the student's cell. A watchdog
+      also kills the whole kernel process tree when its resident memory passes the limit
+      (children started by the kernel each get their own copy of the per-process limit).
+    * Notebook wall clock (``notebook_timeout``), a kernel that ignores the interrupt, or a
+      kernel that dies: the kernel's whole process tree is killed, the cell that was running
+      gets a ``KernelKilled`` error saying why and every later code cell a ``NotRun`` error,
+      so grade cells that did not run score zero and the ones that finished keep their points.
+    """
+
+    memory_mb = Integer(KERNEL_MEMORY_MB, help="Memory limit per kernel in MB (0: none)").tag(config=True)
+    memory_limit = Enum(["data", "as"], "data", help="Which rlimit caps a kernel's memory").tag(config=True)
+    notebook_timeout = Integer(NOTEBOOK_TIMEOUT_S, help="Wall-clock limit per notebook in seconds (0: none)").tag(config=True)
+    threads = Integer(0, help="Threads for NumPy's BLAS, OpenMP and TensorFlow in each kernel "
+                              "(0: leave the libraries' default, one per core)").tag(config=True)
+    poll_interval = 0.25
+
+    def create_kernel_manager(self):
+        manager = super().create_kernel_manager()
+        spec = manager.kernel_spec
+        if spec is not None and "course_lib.grading.limited_kernel" not in spec.argv:
+            spec.argv = [sys.executable, "-I", "-m", "course_lib.grading.limited_kernel",
+                         "--memory-mb", str(self.memory_mb), "--limit", self.memory_limit,
+                         "--parent-pid", str(os.getpid()), "--", *spec.argv]
+            if self.threads:
+                # Kernels graded side by side each start one math thread per core; the threads
+                # then fight over the cores. Share them out (an instructor's setting wins).
+                spec.env = {**{name: str(self.threads) for name in THREAD_VARIABLES if name not in os.environ},
+                            **(spec.env or {})}
+        return manager
+
+    # ---- the watchdog
+    def _stop_kernel(self, reason: str) -> None:
+        """Kill the kernel and everything it started; remember why (first reason wins)."""
+        with self._lock:
+            if self._killed_reason is None:
+                self._killed_reason = reason
+        processes = list(self._seen.values())
+        if self._kernel_pid:
+            processes += _session_members(self._kernel_pid)
+        _kill_processes(processes)
+
+    def _watch(self, kernel_pid: int) -> None:
+        # Resident memory also counts shared libraries, which the rlimit does not: leave room.
+        limit_bytes = int(self.memory_mb * RSS_FACTOR + RSS_MARGIN_MB) * 2**20 if self.memory_mb else 0
+        try:
+            kernel = psutil.Process(kernel_pid)
+        except psutil.NoSuchProcess:
+            return
+        self._seen[kernel_pid] = kernel
+        while not self._stop_watch.wait(self.poll_interval):
+            try:
+                tree = [kernel, *kernel.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                return
+            for process in tree:
+                self._seen.setdefault(process.pid, process)
+            if self.notebook_timeout and time.monotonic() > self._deadline:
+                self._stop_kernel(f"the notebook ran longer than its {self.notebook_timeout} s time limit; "
+                                  f"the kernel was stopped")
+                return
+            if limit_bytes:
+                rss = 0
+                for process in tree:
+                    try:
+                        rss += process.memory_info().rss
+                    except psutil.Error:
+                        pass
+                if rss > limit_bytes:
+                    self._stop_kernel(f"the kernel and its processes used {rss / 2**20:.0f} MB, more than "
+                                      f"the {self.memory_mb} MB memory limit allows; the kernel was stopped")
+                    return
+
+    def start_new_kernel(self, **kwargs):
+        super().start_new_kernel(**kwargs)
+        self.error_on_timeout = {
+            "ename": "CellTimeoutError",
+            "evalue": f"this cell ran longer than the {self.timeout} s limit per cell and was interrupted",
+            "traceback": [f"CellTimeoutError: this cell ran longer than the {self.timeout} s limit "
+                          f"per cell and was interrupted"],
+        }
+        self._kernel_pid = getattr(self.km.provisioner, "pid", None) if self.km is not None else None
+        if self._kernel_pid:
+            self._watchdog = threading.Thread(target=self._watch, args=(self._kernel_pid,), daemon=True,
+                                              name="dlcourse-kernel-watchdog")
+            self._watchdog.start()
+
+    def start_new_kernel_client(self):
+        kc = super().start_new_kernel_client()
+        for channel in (kc.shell_channel, kc.iopub_channel):
+            _poll_in_slices(channel)
+        return kc
+
+    # ---- execution
+    def preprocess(self, nb, resources=None, km=None):
+        self._lock = threading.Lock()
+        self._killed_reason = None
+        self._kernel_pid = None
+        self._seen: dict[int, psutil.Process] = {}
+        self._stop_watch = threading.Event()
+        self._watchdog = None
+        self._deadline = time.monotonic() + (self.notebook_timeout or 0)
+        self._interrupted = False
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            self._stop_watch.set()
+            if self._watchdog is not None:
+                self._watchdog.join(timeout=5)
+            # whatever the student's code left running (background processes) goes too
+            leftovers = list(self._seen.values())
+            if self._kernel_pid:
+                leftovers += _session_members(self._kernel_pid)
+            _kill_processes([p for p in leftovers if p.is_running()])
+
+    def preprocess_cell(self, cell, resources, index):
+        if self._killed_reason is not None:
+            if cell.cell_type == "code" and cell.source.strip():
+                cell.outputs = [_error_output(NOT_RUN, "not run: the kernel was stopped in an earlier cell")]
+                cell.execution_count = None
+            return cell, resources
+        self._interrupted = False
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        except (DeadKernelError, CellTimeoutError) as error:
+            if isinstance(error, CellTimeoutError) and not self._interrupted and self._killed_reason is None:
+                # The reply came but the output lagged past iopub_timeout (a flood of output):
+                # the kernel is fine, so keep what arrived and go on.
+                self.log.warning("output of cell %d arrived too slowly; kept what arrived", index)
+                return cell, resources
+            if isinstance(error, CellTimeoutError) and self._killed_reason is None:
+                reason = ("the kernel did not respond after this cell was interrupted at the "
+                          f"{self.timeout} s cell time limit; the kernel was stopped")
+            else:
+                reason = "the kernel died while running this cell (it crashed or ran out of memory)"
+            self._stop_kernel(reason)
+            cell.outputs = list(cell.get("outputs", [])) + [_error_output(KILLED, self._killed_reason)]
+            return cell, resources
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        self._interrupted = True   # the cell hit its time limit and the kernel is being interrupted
+        return await super()._async_handle_timeout(timeout, cell)
+
+
+POLL_SLICE_S = 0.5
+
+
+def _poll_in_slices(channel) -> None:
+    """Make ``channel.get_msg(timeout)`` wait in short slices instead of one long wait.
+
+    pyzmq's asyncio sockets can miss the edge-triggered wake-up of a message that has
+    already arrived; the wait then lasts until its timeout, when pyzmq checks the socket
+    again and finds the message. nbclient waits for an execute reply with the whole cell
+    timeout and for output with no timeout at all, so one missed wake-up cost a student's
+    notebook 120 s (seen about once per 20 notebooks graded two at a time on 2 cores), or
+    would have been taken for a hung kernel. Waiting in slices bounds that delay.
+    """
+    from queue import Empty
+
+    wait = channel.get_msg
+
+    async def get_msg(timeout: float | None = None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            remaining = POLL_SLICE_S if deadline is None else min(POLL_SLICE_S, deadline - time.monotonic())
+            try:
+                return await wait(timeout=max(remaining, 0.0))
+            except Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+
+    channel.get_msg = get_msg
+
+
+def limited(executor: type) -> type:
+    """``executor`` (an nbgrader ``Execute`` subclass) with :class:`LimitedExecute`'s limits.
+
+    The course's executor becomes :class:`LimitedExecute`; any other executor (a sandboxing
+    one, say) is combined with it, so its own kernel-manager changes still apply and the
+    memory launcher wraps whatever command it builds.
+    """
+    if issubclass(executor, LimitedExecute):
+        return executor
+    if executor in (CourseExecute, Execute):
+        return LimitedExecute
+    return type(f"Limited{executor.__name__}", (LimitedExecute, executor), {})
+
+
+def _error_output(ename: str, evalue: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+def limit_notes(notebook, name: str, limits: Limits) -> list[str]:
+    """One line per limit a graded notebook hit, read from its cells' error outputs."""
+    notes = []
+    for index, cell in enumerate(notebook.cells):
+        label = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {index + 1}"
+        for output in cell.get("outputs", []):
+            if output.get("output_type") != "error":
+                continue
+            ename = output.get("ename", "")
+            if ename == "CellTimeoutError":
+                notes.append(f"{name}.ipynb: '{label}' was stopped at the {limits.cell_timeout_s} s cell time limit")
+            elif ename == KILLED:
+                notes.append(f"{name}.ipynb: in '{label}': {output.get('evalue')}; later cells did not run")
+            elif "MemoryError" in ename:
+                notes.append(f"{name}.ipynb: '{label}' ran out of memory (limit {limits.memory_mb} MB per kernel)")
+    return notes
+
+
+# --------------------------------------------------------------------------- configuration
+
+def course_config(scratch_root: Path, config_text: str | None, limits: Limits) -> Config:
+    """The course's nbgrader configuration for a scratch course at ``scratch_root``, with ``limits``."""
+    if config_text:
+        (scratch_root / "nbgrader_config.py").write_text(config_text, encoding="utf-8")
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(scratch_root)).load_config()
+    else:
+        config = Config()
+        nbconfig.configure(config, scratch_root)
+    # the scratch course, whatever the instructor's file says about paths
+    config.CourseDirectory.root = str(scratch_root)
+    config.CourseDirectory.db_url = f"sqlite:///{scratch_root / 'gradebook.db'}"
+    apply_limits(config, limits)
+    return config
+
+
+def apply_limits(config: Config, limits: Limits) -> None:
+    """Put :class:`LimitedExecute` in place of the autograde executor and set the limits."""
+    from nbgrader.converters import Autograde
+
+    current = config.Autograde.get("autograde_preprocessors") or Autograde.class_traits()["autograde_preprocessors"].default_value
+    replaced, chain = False, []
+    for step in current:
+        cls = step
+        if isinstance(step, str):
+            module, _, name = step.rpartition(".")
+            cls = getattr(__import__(module, fromlist=[name]), name)
+        if isinstance(cls, type) and issubclass(cls, Execute) and not replaced:
+            chain.append(limited(cls))
+            replaced = True
+        else:
+            chain.append(step)
+    if not replaced:
+        chain.insert(0, LimitedExecute)
+    config.Autograde.autograde_preprocessors = chain
+    for name in ("Execute", "CourseExecute", "LimitedExecute"):
+        config[name].timeout = limits.cell_timeout_s
+    config.LimitedExecute.memory_mb = limits.memory_mb
+    config.LimitedExecute.memory_limit = limits.memory_limit
+    config.LimitedExecute.notebook_timeout = limits.notebook_timeout_s
+    config.LimitedExecute.threads = limits.threads or _threads_per_kernel()
+
+
+def _threads_per_kernel() -> int:
+    """Cores per grading thread of this process (a Dask worker may run several)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    try:
+        from distributed import get_worker
+
+        concurrent = get_worker().state.nthreads
+    except (ImportError, ValueError, AttributeError):
+        concurrent = 1
+    return max(1, cores // max(1, concurrent))
+
+
+# --------------------------------------------------------------------------- the worker
+
+_QUIET = False
+
+
+def _quiet_worker() -> None:
+    """Keep nbgrader's and nbclient's log lines out of the instructor's terminal (they are captured)."""
+    global _QUIET
+    if _QUIET:
+        return
+    logger = logging.getLogger("traitlets")
+    logger.handlers = [logging.NullHandler()]
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    nbconfig.ensure_environment_on_path()
+    _remove_stale_scratch()
+    _QUIET = True
+
+
+def _remove_stale_scratch() -> None:
+    """Remove scratch folders left by workers that were killed (their process is gone)."""
+    tmp = Path(tempfile.gettempdir())
+    for folder in tmp.glob(f"{SCRATCH_PREFIX}*"):
+        try:   # another worker may be removing the same folder right now
+            pid = int(folder.name[len(SCRATCH_PREFIX):].split("-", 1)[0])
+            if pid != os.getpid() and not psutil.pid_exists(pid) and folder.owner() == _user():
+                shutil.rmtree(folder, ignore_errors=True)
+        except (ValueError, OSError, KeyError):
+            continue
+
+
+def _user() -> str:
+    import getpass
+    return getpass.getuser()
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def grade_submission(common: CommonPayload, submission: SubmissionPayload) -> GradeResult:
+    """Grade one submission in a scratch course; never raises for a bad submission."""
+    start = time.monotonic()
+    result = GradeResult(student=submission.student, assignment=common.assignment, worker=worker_name())
+    scratch = None
+    try:
+        _quiet_worker()
+        scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
+        with warnings.catch_warnings():   # nbgrader's SQLAlchemy and nbformat chatter
+            warnings.simplefilter("ignore")
+            _grade_in(scratch, common, submission, result)
+    except BaseException as error:   # noqa: BLE001 - a worker must always answer
+        if isinstance(error, (KeyboardInterrupt, SystemExit)):
+            raise
+        last = traceback.format_exception_only(type(error), error)[-1].strip()
+        result.notebooks.clear()
+        result.worsen("failed")
+        result.notes.append(f"grader error: {last}")
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        result.seconds = time.monotonic() - start
+    return result
+
+
+def _grade_in(scratch: Path, common: CommonPayload, submission: SubmissionPayload, result: GradeResult) -> None:
+    assignment, student = common.assignment, submission.student
+    (scratch / "gradebook.db").write_bytes(common.snapshot_db)
+    source = scratch / nbconfig.SOURCE_DIRECTORY / assignment
+    source.mkdir(parents=True)
+    for rel, data in common.source_files.items():
+        (source / rel).parent.mkdir(parents=True, exist_ok=True)
+        (source / rel).write_bytes(data)
+
+    files = submission.read_files(common.ignore)
+    gradable, problems, notes = validate_submission(files, common.notebooks)
+    result.notes += [problems[name] for name in common.notebooks if name in problems] + notes
+    if problems:
+        result.worsen("invalid")
+
+    submitted = scratch / "submitted" / student / assignment
+    submitted.mkdir(parents=True)
+    for rel, data in files.items():
+        if rel.endswith(".ipynb") and "/" not in rel:
+            continue   # notebooks: only the validated ones, written below
+        (submitted / rel).parent.mkdir(parents=True, exist_ok=True)
+        (submitted / rel).write_bytes(data)
+    for name, notebook in gradable.items():
+        nbformat.write(notebook, submitted / f"{name}.ipynb")
+
+    config = course_config(scratch, common.config_text, common.limits)
+    coursedir = CourseDirectory(config=config)
+    api = NbGraderAPI(coursedir=coursedir, config=config)
+    try:
+        result.timestamp = coursedir.get_existing_timestamp(str(submitted))
+    except Exception:   # an unreadable timestamp.txt: grade it as nbgrader would without one
+        result.notes.append("timestamp.txt could not be read; the submission has no time stamp")
+    autograded = scratch / coursedir.autograded_directory / student / assignment
+    for name in common.notebooks:
+        if name not in gradable:
+            continue
+        coursedir.notebook_id = name
+        outcome = api.autograde(assignment, student, force=True, create=True)
+        path = autograded / f"{name}.ipynb"
+        if not outcome.get("success") or not path.is_file():
+            error = (outcome.get("error") or outcome.get("log") or "no output").strip().splitlines()
+            result.worsen("failed")
+            result.notes.append(f"{name}.ipynb: grader error: {error[-1] if error else 'unknown'}")
+            continue
+        text = path.read_text(encoding="utf-8")
+        result.notebooks[name] = text
+        graded = nbformat.reads(text, as_version=4)
+        present = {c.metadata.get("nbgrader", {}).get("grade_id") for c in graded.cells}
+        deleted = [cell for cell in common.test_cells.get(name, []) if cell not in present]
+        if deleted:
+            result.notes.append(f"{name}.ipynb: test cell(s) {', '.join(deleted)} missing from the notebook "
+                                f"(deleted?); scored 0")
+        hit = limit_notes(graded, name, common.limits)
+        if hit:
+            result.worsen("limit")
+            result.notes += hit
+    # the files nbgrader put beside the notebooks before running them (not what the run wrote)
+    wanted = {rel for rel in files if not rel.endswith(".ipynb")} | set(common.source_files)
+    for rel in sorted(wanted):
+        if (autograded / rel).is_file():
+            result.files[rel] = (autograded / rel).read_bytes()
+
+
+def warm_up() -> None:
+    """Called once in each local worker process: imports are done, logging is quiet."""
+    _quiet_worker()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl+C is the parent's business
