@@ -9,7 +9,6 @@ stay locked. These tests run for every folder in ``solutions/``.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import nbformat
 import pytest
