@@ -4,6 +4,9 @@ They turn "the arrays differ" into a message a beginner can act on:
 
 * :func:`call_student` runs the student's function on copies of the inputs and
   turns ``NotImplementedError`` or a crash into a plain-language failure;
+* :func:`observe` and :func:`student_value` carry what a check saw of live objects
+  (a Keras model, a dataset, how long a call took) and answers that are values, not
+  functions, as data to the grader's trusted re-check (:mod:`.evidence`);
 * :func:`assert_close` compares shape, finiteness and values, and names the usual
   mistake when the answer matches a known wrong formula (``diagnoses``);
 * :func:`passed` prints the one line a passing check shows.
@@ -57,8 +60,6 @@ def call_student(function: Callable[..., Any], *args: Any, name: str | None = No
     replaying = evidence.replayer.get()
     if replaying is not None:
         return _replay(replaying, name, args, kwargs)
-    if not callable(function):
-        raise CheckFailure(f"`{name}` should be a function, but it is a {type(function).__name__}.")
     args = copy.deepcopy(args)
     kwargs = copy.deepcopy(kwargs)
     recorder, key = evidence.recorder(), None
@@ -67,24 +68,105 @@ def call_student(function: Callable[..., Any], *args: Any, name: str | None = No
             key = evidence.fingerprint(name, args, kwargs)
         except evidence.NotRecordable:
             key = None
-    try:
-        result = function(*args, **kwargs)
-    except NotImplementedError as error:
+
+    def record_crash(error_name: str, message: str) -> None:
         if recorder is not None:
-            recorder.write(key, {"raised": "NotImplementedError", "message": ""})
-        raise CheckFailure(_crash_message(name, "NotImplementedError", "")) from error
-    except CheckFailure:
-        raise
-    except Exception as error:  # the student's crash, reported in plain words
-        if recorder is not None:
-            recorder.write(key, {"raised": type(error).__name__, "message": str(error)})
-        raise CheckFailure(_crash_message(name, type(error).__name__, str(error))) from error
+            recorder.write(key, {"raised": error_name, "message": message})
+
+    result = _invoke(function, name, args, kwargs, record_crash)
     if recorder is not None:
         try:
             recorder.write(key, {"value": evidence.to_data(result)})
         except evidence.NotRecordable as unrecordable:
             recorder.write(key, {"unrecordable": str(unrecordable)})
     return result
+
+
+def run_student(function: Callable[..., Any], *args: Any, name: str, **kwargs: Any) -> Any:
+    """:func:`call_student` without a record: for the calls a check makes inside :func:`observe`."""
+    return _invoke(function, name, copy.deepcopy(args), copy.deepcopy(kwargs))
+
+
+def _invoke(function: Callable[..., Any], name: str, args: tuple, kwargs: dict,
+            on_crash: Callable[[str, str], None] | None = None) -> Any:
+    """Call ``function``; a crash becomes a :class:`CheckFailure` (and is reported to ``on_crash``)."""
+    if not callable(function):
+        raise CheckFailure(f"`{name}` should be a function, but it is a {type(function).__name__}.")
+    try:
+        return function(*args, **kwargs)
+    except NotImplementedError as error:
+        if on_crash is not None:
+            on_crash("NotImplementedError", "")
+        raise CheckFailure(_crash_message(name, "NotImplementedError", "")) from error
+    except CheckFailure:
+        raise
+    except Exception as error:  # the student's crash, reported in plain words
+        if on_crash is not None:
+            on_crash(type(error).__name__, str(error))
+        raise CheckFailure(_crash_message(name, type(error).__name__, str(error))) from error
+
+
+def observe(label: str, measure: Callable[[], Any], *inputs: Any) -> Any:
+    """What a check measured of the student's work, as data that the trusted re-check replays.
+
+    Some answers cannot travel as data themselves: a Keras model, a ``tf.data`` pipeline,
+    variables that a training step changes in place, a function whose speed or use of
+    automatic differentiation matters. The check then measures them inside the kernel:
+    ``measure()`` calls the student's code (with :func:`run_student` or the objects
+    themselves) and returns plain data (numbers, arrays, strings, lists, tuples, dicts
+    with string keys). While grading, that data is recorded under ``label`` and
+    ``inputs`` (the data the measurement was made from); the grader's re-run gets it back
+    without calling ``measure`` and judges it with its own code. A :class:`CheckFailure`
+    raised while measuring (a crash, say) is recorded too, and the re-run raises it again.
+
+    The returned value is always the data as the re-run will see it (converted to plain
+    data and back), so that the kernel and the grader judge exactly the same thing.
+    """
+    replaying = evidence.replayer.get()
+    try:
+        key = evidence.fingerprint("observe:" + label, inputs, {})
+    except evidence.NotRecordable as error:
+        if replaying is not None:
+            raise evidence.ReplayMiss(f"unrecordable input: {error}") from error
+        key = None
+    if replaying is not None:
+        outcome = replaying.outcome(key)
+        if "failure" in outcome:
+            raise CheckFailure(str(outcome["failure"]))
+        if "value" not in outcome:
+            raise evidence.ReplayMiss(f"{label}: nothing usable was recorded")
+        try:
+            return evidence.from_data(outcome["value"])
+        except Exception as error:   # forged or damaged record
+            raise evidence.ReplayMiss(f"unreadable record for {label}") from error
+    recorder = evidence.recorder()
+    try:
+        data = evidence.to_data(measure())
+    except CheckFailure as failure:
+        if recorder is not None:
+            recorder.write(key, {"failure": str(failure)})
+        raise
+    except evidence.NotRecordable as error:
+        failure = CheckFailure(f"{label}: the answer holds a {error} where numbers or text were expected.")
+        if recorder is not None:
+            recorder.write(key, {"failure": str(failure)})
+        raise failure from error
+    except Exception as error:   # a crash while measuring is a failure, not a pass
+        if recorder is not None:
+            recorder.write(key, {"failure": f"{label}: {type(error).__name__}: {error}"})
+        raise
+    if recorder is not None:
+        recorder.write(key, {"value": data})
+    return evidence.from_data(data)
+
+
+def student_value(name: str, value: Any, *inputs: Any) -> Any:
+    """An answer that is a value, not a function (``values``, ``hand_result``), as the re-check sees it.
+
+    Recorded as data while grading (under ``name`` and the ``inputs`` it was computed from)
+    and replayed by the trusted re-run, like a call's result.
+    """
+    return observe(name, lambda: value, *inputs)
 
 
 def _crash_message(name: str, error_name: str, error_message: str) -> str:

@@ -10,6 +10,14 @@ The usual mistakes named in the messages: a flipped filter (true convolution ins
 the cross-correlation deep learning uses), an output size off by one, padding or stride
 ignored, a forgotten bias, channels on the wrong axis, summing or averaging instead of
 taking the maximum in pooling, and sending a pooling gradient to every pixel of a window.
+
+Replay: the checks reach student code only through
+:func:`~course_lib.checks.compare.call_student` and judge only the data it returned, so the
+grader can re-run them outside the kernel (``TRUSTED_REPLAY``). Two parts need the live
+answer and are measured in the kernel with :func:`~course_lib.checks.compare.observe`
+instead, then judged outside: the timing that shows ``conv2d_forward`` is vectorised, and
+the Keras CNN (its input shape, layer types and predictions on the check's images; the
+accuracy is computed by the grader from those predictions).
 """
 
 from __future__ import annotations
@@ -20,8 +28,12 @@ from typing import Any
 import numpy as np
 
 from .. import conv as ref
-from .compare import (CheckFailure, as_array, assert_close, assert_shape, call_student, passed,
-                      random_state, unpack)
+from .compare import (CheckFailure, as_array, assert_close, assert_shape, call_student, observe, passed,
+                      random_state, run_student, student_value, unpack)
+
+#: the grader may re-run these checks outside the kernel from recorded results
+#: (:mod:`course_lib.grading.trusted`): they reach student code only through call_student and observe
+TRUSTED_REPLAY = True
 
 #: the 4 x 4 image and 3 x 3 filter of the "by hand" exercise
 HAND_IMAGE = np.array([[1.0, 2.0, 0.0, 1.0],
@@ -147,15 +159,16 @@ def check_conv_output_size(conv_output_size, seed: int = 0, num_cases: int = 6) 
     bad_cases = [(32, 5, 2, 0), (7, 3, 3, 0), (10, 4, 4, 0), (3, 5, 1, 0)]
     for n, k, stride, pad in bad_cases:
         label = f"conv_output_size({n}, {k}, stride={stride}, pad={pad})"
-        try:
-            got = conv_output_size(n, k, stride=stride, pad=pad)
-        except ValueError:
+        # the exception a student raises is part of the answer here, so it is recorded as data
+        outcome, got = call_student(lambda *args: _outcome(conv_output_size, *args), n, k, stride, pad,
+                                    name="conv_output_size (impossible sizes)")
+        if outcome == "ValueError":
             continue
-        except NotImplementedError as error:
-            raise CheckFailure("`conv_output_size` is not written yet.") from error
-        except Exception as error:
-            raise CheckFailure(f"{label} raised {type(error).__name__}: {error}. Raise a ValueError "
-                               "(`raise ValueError(...)`) with a message that says why.") from error
+        if outcome == "NotImplementedError":
+            raise CheckFailure("`conv_output_size` is not written yet.")
+        if outcome != "returned":
+            raise CheckFailure(f"{label} raised {outcome}: {got}. Raise a ValueError "
+                               "(`raise ValueError(...)`) with a message that says why.")
         why = ("the filter does not fit in the padded input" if k > n + 2 * pad else
                f"(n + 2*pad - k) = {n + 2 * pad - k} is not a multiple of the stride {stride}")
         raise CheckFailure(f"{label} returned {got!r}, but {why}, so there is no valid output size. "
@@ -165,12 +178,20 @@ def check_conv_output_size(conv_output_size, seed: int = 0, num_cases: int = 6) 
            f"{len(bad_cases)} impossible sizes refused with ValueError")
 
 
+def _outcome(conv_output_size, n: int, k: int, stride: int, pad: int) -> tuple[str, Any]:
+    """``("returned", value)``, or the name and message of the exception the student's function raised."""
+    try:
+        return "returned", conv_output_size(n, k, stride=stride, pad=pad)
+    except Exception as error:
+        return type(error).__name__, str(error)
+
+
 # ------------------------------------------------------------------------ one filter by hand
 
 def check_hand_result(hand_result) -> None:
     """``hand_result`` is the (2, 2) cross-correlation of HAND_IMAGE with HAND_KERNEL."""
     expected = ref.correlate2d(HAND_IMAGE, HAND_KERNEL)
-    arr = as_array("hand_result", hand_result)
+    arr = as_array("hand_result", student_value("hand_result", hand_result))
     if arr.shape != (2, 2):
         raise CheckFailure(f"hand_result has shape {arr.shape}; a 3x3 filter fits in a 4x4 image at "
                            "2 x 2 positions (4 - 3 + 1 = 2), so write a 2 x 2 array.")
@@ -267,18 +288,32 @@ def check_conv2d_forward(conv2d_forward, seed: int = 0, num_examples: int = 2, h
 
 
 def _check_vectorised(conv2d_forward, rng, time_limit: float) -> None:
-    """Fail when the forward pass is far slower than a vectorised one (Python loops over pixels)."""
+    """Fail when the forward pass is far slower than a vectorised one (Python loops over pixels).
+
+    The times are measured in the kernel (:func:`observe`) and judged here, in the kernel
+    and in the grader's re-check alike.
+    """
     x = rng.normal(size=(32, 32, 32, 3))
     W = rng.normal(size=(3, 3, 3, 8))
     b = rng.normal(size=8)
-    reference_time = min(_timed(ref.conv2d_forward, x, W, b) for _ in range(3))
-    limit = max(time_limit, 20 * reference_time)
-    def run():
-        call_student(conv2d_forward, x, W, b, stride=1, pad=1, name="conv2d_forward")
 
-    student_time = _timed(run)
-    if student_time > limit:  # once more, in case the machine was busy
-        student_time = min(student_time, _timed(run))
+    def limit_for(reference_time: float) -> float:
+        return max(time_limit, 20 * reference_time)
+
+    def measure() -> dict[str, float]:
+        reference_time = min(_timed(ref.conv2d_forward, x, W, b) for _ in range(3))
+
+        def run():
+            run_student(conv2d_forward, x, W, b, stride=1, pad=1, name="conv2d_forward")
+
+        student_time = _timed(run)
+        if student_time > limit_for(reference_time):  # once more, in case the machine was busy
+            student_time = min(student_time, _timed(run))
+        return {"reference": reference_time, "student": student_time}
+
+    times = observe("conv2d_forward: time", measure, x, W, b)
+    reference_time, student_time = float(times["reference"]), float(times["student"])
+    limit = limit_for(reference_time)
     if student_time > limit:
         raise CheckFailure(
             f"conv2d_forward took {student_time:.2f} s on x of shape {x.shape} with 8 filters; a vectorised "
@@ -576,6 +611,30 @@ def _all_layers(model) -> list:
     return layers
 
 
+def _describe_cnn(model, images: np.ndarray) -> dict[str, Any]:
+    """What the CNN check needs of a live model, as data: measured in the kernel, judged outside."""
+    if not hasattr(model, "predict") or not hasattr(model, "layers"):
+        return {"kind": type(model).__name__}
+    try:
+        input_shape = tuple(model.input_shape)
+    except Exception:  # a model that was never built has no input shape yet
+        input_shape = ()
+    described = {"kind": None, "input_shape": input_shape,
+                 "layer_types": [type(layer).__name__ for layer in _all_layers(model)],
+                 "predict_error": "", "scores": None}
+    if input_shape and input_shape[1:] != images.shape[1:]:
+        return described                           # judged by its input shape; nothing to predict
+    if not any("Conv" in layer_type for layer_type in described["layer_types"]):
+        return described
+    try:
+        scores = np.asarray(model.predict(images, verbose=0))
+    except Exception as error:
+        described["predict_error"] = f"{type(error).__name__}: {error}"
+        return described
+    described["scores"] = scores
+    return described
+
+
 def check_cnn_accuracy(model, threshold: float = 0.9, seed: int = 2024, num_images: int = 400,
                        image_size: int = 32) -> None:
     """A trained Keras CNN classifies fresh simulated cells with accuracy >= ``threshold``.
@@ -587,25 +646,21 @@ def check_cnn_accuracy(model, threshold: float = 0.9, seed: int = 2024, num_imag
     """
     from ..data.images import simulate_cells
 
-    if not hasattr(model, "predict") or not hasattr(model, "layers"):
-        raise CheckFailure(f"model should be a Keras model, but it is a {type(model).__name__}.")
-    try:
-        input_shape = tuple(model.input_shape)
-    except Exception:  # a model that was never built has no input shape yet
-        input_shape = ()
+    data = simulate_cells(num_images, image_size, seed=seed)
+    seen = observe("cnn", lambda: _describe_cnn(model, data.images), data.images)
+    if seen["kind"] is not None:
+        raise CheckFailure(f"model should be a Keras model, but it is a {seen['kind']}.")
+    input_shape = tuple(seen["input_shape"])
     expected_input = (None, image_size, image_size, 1)
     if input_shape and input_shape != expected_input:
         raise CheckFailure(f"the model's input shape is {input_shape}, expected {expected_input}: images are "
                            "channels-last, (H, W, 1); start with keras.Input(shape=(H, W, 1)).")
-    if not any("Conv" in type(layer).__name__ for layer in _all_layers(model)):
+    if not any("Conv" in layer_type for layer_type in seen["layer_types"]):
         raise CheckFailure("the model has no convolutional layer: add keras.layers.Conv2D layers (this is "
                            "the CNN exercise).")
-    data = simulate_cells(num_images, image_size, seed=seed)
-    try:
-        scores = np.asarray(model.predict(data.images, verbose=0))
-    except Exception as error:
-        raise CheckFailure(f"model.predict failed on images of shape {data.images.shape}: "
-                           f"{type(error).__name__}: {error}") from error
+    if seen["predict_error"]:
+        raise CheckFailure(f"model.predict failed on images of shape {data.images.shape}: {seen['predict_error']}")
+    scores = as_array("the model's outputs", seen["scores"])
     if scores.ndim != 2 or scores.shape[0] != num_images or scores.shape[1] not in (1, 2):
         raise CheckFailure(f"the model outputs shape {scores.shape}; expected ({num_images}, 2) for two "
                            "classes (Dense(2, activation='softmax')) or (N, 1) for one sigmoid unit.")

@@ -5,13 +5,23 @@ When grading, that call is *recorded*: a fingerprint of the inputs (the function
 and a hash of every argument) and the result, written as plain data (JSON; arrays as
 lists with their dtype, never pickles) to the file named by :data:`RECORD_ENV`.
 
+Where an answer cannot travel as data itself (a Keras model, a ``tf.data`` pipeline, a
+function whose speed matters), the check records what it measured of it instead
+(:func:`course_lib.checks.compare.observe`): the model's layers and predictions on the
+check's inputs, the batches the pipeline yields, the variables after a training step.
+
 The grader then runs the same grade-cell code again in its own, trusted process, where
-``call_student`` *replays* those results instead of calling anything (see
+``call_student`` and ``observe`` *replay* those results instead of calling anything (see
 :mod:`course_lib.grading.trusted`). The expected values are computed there, by the
 grader's own NumPy and ``course_lib``, so nothing the notebook does to NumPy, builtins,
 IPython or the checks inside its kernel changes the verdict. What the notebook can do is
 write whatever results it likes into the record, which earns points only when they are
-the right answers for inputs it is shown only at grading time: the work itself.
+the right answers for inputs it is shown only at grading time: the work itself. The same
+holds for measured values (a model's predictions, the variables after a step). Measured
+*behaviour* is weaker: whether a backward pass used automatic differentiation, where
+``tape.gradient`` ran, how fast a function was. It is judged outside the kernel, but a
+notebook that replaces the measuring code in its kernel (or writes the record itself) can
+misreport it, just as it could fool the kernel's own check before.
 """
 
 from __future__ import annotations
@@ -92,7 +102,8 @@ def _feed(digest, value: Any) -> None:
     elif isinstance(value, np.random.Generator):
         digest.update(b"rng" + json.dumps(value.bit_generator.state, sort_keys=True, default=str).encode())
     elif isinstance(value, (tuple, list)):
-        digest.update(f"{type(value).__name__}{len(value)}(".encode())
+        # a namedtuple comes back from the record as a plain tuple: fingerprint it as one
+        digest.update(f"{'tuple' if isinstance(value, tuple) else 'list'}{len(value)}(".encode())
         for item in value:
             _feed(digest, item)
         digest.update(b")")

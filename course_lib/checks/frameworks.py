@@ -15,7 +15,19 @@ Two rules of the corrected TensorFlow loop are enforced where a tape is used
 after the ``with tf.GradientTape() as tape:`` block. The second is checked twice:
 in the source code of the function (when Python can find it) and while it runs.
 
-TensorFlow is imported inside the functions, so importing this module is cheap.
+Replay: the answers here are live TensorFlow objects (tensors, variables, datasets,
+optimizers, Keras models), which cannot travel to the grader's trusted re-check. So each
+check is split in two. Inside the kernel, a *measurement* (run through
+:func:`~course_lib.checks.compare.observe`) calls the student's function on the live
+objects and returns plain data: a tensor's kind, dtype, shape and values; the batches a
+dataset yields in two passes; the variables after a training step; whether
+``tape.gradient`` ran inside the block; a Keras model's summary
+(:mod:`.keras_summary`) and predictions. The *judgement* that follows uses only that
+data and NumPy, in the kernel and, replayed, in the grader (``TRUSTED_REPLAY``). A check
+reports the first problem in a fixed order; a problem met while measuring is kept as a
+marker (:func:`_attempt`) that the judgement raises at its place in that order.
+TensorFlow is imported only inside the measurements: importing this module is cheap,
+and the re-check never loads TensorFlow.
 """
 
 from __future__ import annotations
@@ -31,8 +43,13 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from ..mlp import init_two_layer_params, two_layer_loss
-from .compare import (CheckFailure, as_array, assert_close, assert_scalar, assert_shape, call_student, passed,
-                      random_state, unpack)
+from .compare import (CheckFailure, as_array, assert_close, assert_scalar, assert_shape, call_student, observe,
+                      passed, random_state, run_student, unpack)
+from .keras_summary import assert_same_summary, summarize, two_layer_summary
+
+#: the grader may re-run these checks outside the kernel from recorded results
+#: (:mod:`course_lib.grading.trusted`): they reach student code only through call_student and observe
+TRUSTED_REPLAY = True
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
@@ -47,15 +64,30 @@ def _keras():
     return keras
 
 
-def _name(function: Any, default: str) -> str:
-    return getattr(function, "__name__", default)
+_FAILED = "__check_failed__"
+
+
+def _attempt(measure: Callable[[], Any]) -> Any:
+    """``measure()``'s data, or a marker holding the message of the :class:`CheckFailure` it raised."""
+    try:
+        return measure()
+    except CheckFailure as failure:
+        return {_FAILED: str(failure)}
+
+
+def _take(data: Any) -> Any:
+    """The data from :func:`_attempt`, raising its failure here if it holds one."""
+    if isinstance(data, dict) and _FAILED in data:
+        raise CheckFailure(data[_FAILED])
+    return data
 
 
 def _call(function: Callable[..., Any], *args: Any, name: str, **kwargs: Any) -> Any:
     """Call the student's function on the objects themselves (variables, optimizers, models).
 
     :func:`~course_lib.checks.compare.call_student` works on deep copies, but a training
-    step must update *these* variables. Errors become the same plain messages.
+    step must update *these* variables. Errors become the same plain messages. Used only
+    inside measurements, which the trusted re-check replays instead of running.
     """
     if not callable(function):
         raise CheckFailure(f"`{name}` should be a function, but it is a {type(function).__name__}.")
@@ -124,11 +156,16 @@ _INSIDE_TAPE = ("`{name}` calls {what} inside the `with tf.GradientTape() as tap
                 "pass and the loss.")
 
 
-def _assert_gradient_after_block(function: Callable[..., Any], name: str, calls: list[bool]) -> None:
-    inside = _calls_inside_tape(function)
+def _tape_rules(function: Callable[..., Any], calls: list[bool]) -> dict[str, list]:
+    """Kernel side: the calls written inside the tape block (source) and, per ``tape.gradient``, whether it recorded."""
+    return {"inside": _calls_inside_tape(function), "recording": list(calls)}
+
+
+def _assert_gradient_after_block(name: str, rules: dict[str, list]) -> None:
+    inside = list(rules["inside"])
     if inside:
         raise CheckFailure(_INSIDE_TAPE.format(name=name, what=" and ".join(f"`{c}`" for c in inside)))
-    if any(calls):
+    if any(rules["recording"]):
         raise CheckFailure(_INSIDE_TAPE.format(name=name, what="`tape.gradient`"))
 
 
@@ -140,28 +177,40 @@ def _regression_problem(seed: int, num_examples: int, num_features: int) -> tupl
     return X, y
 
 
-def _assert_tensor(name: str, value: Any, purpose: str) -> None:
+def _tensor_facts(value: Any) -> dict[str, Any]:
+    """Kernel side: what the checks need to know of a value that should be a tensor, as data."""
     tf = _tf()
-    if isinstance(value, tf.Variable):
+    facts = {"type": f"{type(value).__module__}.{type(value).__name__}", "type_name": type(value).__name__,
+             "variable": isinstance(value, tf.Variable), "tensor": bool(tf.is_tensor(value))}
+    if facts["tensor"]:
+        facts.update(dtype=value.dtype.name, integer=bool(value.dtype.is_integer), shape=tuple(value.shape),
+                     trainable=bool(getattr(value, "trainable", False)))
+        array = np.asarray(value.numpy())
+        facts["value"] = array if array.dtype.kind in "biuf" else None
+    return facts
+
+
+def _assert_tensor(name: str, facts: dict[str, Any], purpose: str) -> None:
+    if facts["variable"]:
         raise CheckFailure(f"{name} is a tf.Variable. Variables are for parameters that training changes; "
                            f"{purpose} are fixed data: use tf.convert_to_tensor or tf.constant.")
-    if not tf.is_tensor(value):
-        raise CheckFailure(f"{name} is a {type(value).__module__}.{type(value).__name__}, not a TensorFlow tensor. "
+    if not facts["tensor"]:
+        raise CheckFailure(f"{name} is a {facts['type']}, not a TensorFlow tensor. "
                            "Convert it with tf.convert_to_tensor(..., dtype=tf.float32).")
 
 
-def _assert_float32(name: str, value: Any) -> None:
-    tf = _tf()
-    if value.dtype == tf.float32:
+def _assert_float32(name: str, facts: dict[str, Any]) -> None:
+    dtype = facts["dtype"]
+    if dtype == "float32":
         return
-    if value.dtype == tf.float64:
+    if dtype == "float64":
         raise CheckFailure(f"{name} has dtype float64. NumPy arrays are float64 and TensorFlow keeps that type; "
                            "Keras layers and the variables here are float32, and `tf.matmul` refuses to mix "
                            "the two. Ask for dtype=tf.float32 when converting.")
-    if value.dtype.is_integer:
-        raise CheckFailure(f"{name} has dtype {value.dtype.name}: an integer type cuts off every decimal "
+    if facts["integer"]:
+        raise CheckFailure(f"{name} has dtype {dtype}: an integer type cuts off every decimal "
                            "(0.7 becomes 0). Use tf.float32.")
-    raise CheckFailure(f"{name} has dtype {value.dtype.name}; expected float32.")
+    raise CheckFailure(f"{name} has dtype {dtype}; expected float32.")
 
 
 def check_to_tensors(to_tensors: Callable[..., Any], seed: int = 0, num_examples: int = 6,
@@ -172,19 +221,22 @@ def check_to_tensors(to_tensors: Callable[..., Any], seed: int = 0, num_examples
     column (N, 1), the shape of the network's output.
     """
     X, y = _regression_problem(seed, num_examples, num_features)
-    name = _name(to_tensors, "to_tensors")
-    result = call_student(to_tensors, X, y, name=name)
-    X_tensor, y_tensor = unpack(name, result, ("X_tensor", "y_tensor"))
+    name = "to_tensors"
+
+    def measure() -> list[dict[str, Any]]:
+        result = run_student(to_tensors, X, y, name=name)
+        return [_tensor_facts(value) for value in unpack(name, result, ("X_tensor", "y_tensor"))]
+
+    X_tensor, y_tensor = observe(name, measure, X, y)
     _assert_tensor("X_tensor", X_tensor, "inputs")
     _assert_tensor("y_tensor", y_tensor, "targets")
-    if tuple(X_tensor.shape) != X.shape and tuple(y_tensor.shape[:1]) == (num_examples,) \
-            and tuple(X_tensor.shape) in ((num_examples,), (num_examples, 1)):
+    X_shape, y_shape = tuple(X_tensor["shape"]), tuple(y_tensor["shape"])
+    if X_shape != X.shape and y_shape[:1] == (num_examples,) and X_shape in ((num_examples,), (num_examples, 1)):
         raise CheckFailure("X_tensor looks like the targets and y_tensor like the inputs: return (X_tensor, y_tensor) "
                            "in that order.")
     _assert_float32("X_tensor", X_tensor)
     _assert_float32("y_tensor", y_tensor)
-    assert_shape("X_tensor", X_tensor.numpy(), X.shape)
-    y_shape = tuple(y_tensor.shape)
+    assert_shape("X_tensor", X_tensor["value"], X.shape)
     if y_shape == (num_examples,):
         raise CheckFailure(
             f"y_tensor has shape {y_shape}; expected the column ({num_examples}, 1).\n"
@@ -194,11 +246,11 @@ def check_to_tensors(to_tensors: Callable[..., Any], seed: int = 0, num_examples
     if y_shape == (1, num_examples) and num_examples > 1:
         raise CheckFailure(f"y_tensor has shape {y_shape}, a row; expected the column ({num_examples}, 1): "
                            "reshape with (-1, 1), not (1, -1).")
-    assert_shape("y_tensor", y_tensor.numpy(), (num_examples, 1))
-    assert_close("X_tensor", X_tensor.numpy(), X)
-    assert_close("y_tensor", y_tensor.numpy(), y.reshape(-1, 1),
+    assert_shape("y_tensor", y_tensor["value"], (num_examples, 1))
+    assert_close("X_tensor", X_tensor["value"], X)
+    assert_close("y_tensor", y_tensor["value"], y.reshape(-1, 1),
                  diagnoses=[(np.sort(y).reshape(-1, 1), "y_tensor is sorted; keep the examples in their order.")])
-    passed(f"{name}: X {tuple(X_tensor.shape)} and y {tuple(y_tensor.shape)}, both float32 tensors.")
+    passed(f"{name}: X {X_shape} and y {y_shape}, both float32 tensors.")
 
 
 def check_variables_from_params(variables_from_params: Callable[..., Any], seed: int = 0, input_dim: int = 4,
@@ -209,31 +261,38 @@ def check_variables_from_params(variables_from_params: Callable[..., Any], seed:
     from :func:`course_lib.mlp.init_two_layer_params`, with random nonzero biases); expects trainable
     float32 ``tf.Variable`` copies with the same shapes and values, under the same keys.
     """
-    tf = _tf()
     params = init_two_layer_params(input_dim, hidden_dim, 1, "sigmoid", seed)
     rng = random_state(seed + 1000)
     params["b1"] = rng.normal(0.0, 0.1, size=hidden_dim)
     params["b2"] = rng.normal(0.0, 0.1, size=1)
-    name = _name(variables_from_params, "variables_from_params")
-    variables = call_student(variables_from_params, params, name=name)
-    if not isinstance(variables, dict):
+    name = "variables_from_params"
+
+    def measure() -> dict[str, Any]:
+        variables = run_student(variables_from_params, params, name=name)
+        if not isinstance(variables, dict):
+            return {"type": type(variables).__name__, "entries": None}
+        return {"type": "dict", "entries": {key: _tensor_facts(variables[key]) for key in PARAM_NAMES
+                                            if key in variables}}
+
+    seen = observe(name, measure, params)
+    if seen["entries"] is None:
         raise CheckFailure(f"`{name}` should return a dict {{'W1': ..., 'b1': ..., 'W2': ..., 'b2': ...}}, "
-                           f"not a {type(variables).__name__}.")
-    missing = [key for key in PARAM_NAMES if key not in variables]
+                           f"not a {seen['type']}.")
+    missing = [key for key in PARAM_NAMES if key not in seen["entries"]]
     if missing:
         raise CheckFailure(f"the dict has no entry for {missing}: use the same keys as params.")
     for key in PARAM_NAMES:
-        variable, expected = variables[key], params[key]
-        if not isinstance(variable, tf.Variable):
-            kind = "a constant tensor" if tf.is_tensor(variable) else f"a {type(variable).__name__}"
+        variable, expected = seen["entries"][key], params[key]
+        if not variable["variable"]:
+            kind = "a constant tensor" if variable["tensor"] else f"a {variable['type_name']}"
             raise CheckFailure(f"variables['{key}'] is {kind}, not a tf.Variable. Parameters must be tf.Variable "
                                "objects: an optimizer can only update variables (in place, with .assign), "
                                "and a GradientTape watches them automatically.")
-        if not variable.trainable:
+        if not variable["trainable"]:
             raise CheckFailure(f"variables['{key}'] was created with trainable=False: the tape would not watch it "
                                "and training would not change it.")
         _assert_float32(f"variables['{key}']", variable)
-        value = variable.numpy()
+        value = as_array(f"variables['{key}']", variable["value"])
         if value.shape != expected.shape:
             raise CheckFailure(f"variables['{key}'] has shape {value.shape}; expected {expected.shape}, the shape of "
                                f"params['{key}']. Keep every parameter's shape.")
@@ -276,32 +335,47 @@ def check_make_train_dataset(make_train_dataset: Callable[..., Any], seed: int =
     pass, in ``ceil(N / B)`` batches, shuffled example by example before batching
     (buffer of all N), reshuffled at every pass, and reproducible for the same seed.
     """
-    tf = _tf()
     X, y = _dataset_problem(seed, num_examples, num_features)
-    name = _name(make_train_dataset, "make_train_dataset")
-    dataset = call_student(make_train_dataset, X, y, batch_size, seed=seed, name=name)
-    if not isinstance(dataset, tf.data.Dataset):
-        raise CheckFailure(f"`{name}` should return a tf.data.Dataset, not a {type(dataset).__name__}. Start from "
-                           "tf.data.Dataset.from_tensor_slices((X, y)).")
-    spec = dataset.element_spec
-    if not isinstance(spec, (tuple, list)) or len(spec) != 2:
-        raise CheckFailure("each element of the dataset should be a pair (X_batch, y_batch): "
-                           "tf.data.Dataset.from_tensor_slices((X, y)), with X and y in one tuple.")
-    X_spec, y_spec = spec
-    if X_spec.shape.rank == 1:
-        raise CheckFailure(f"the dataset yields single examples of shape {tuple(X_spec.shape)}: batch them with "
-                           f".batch(batch_size).")
-    for label, element in (("X_batch", X_spec), ("y_batch", y_spec)):
-        if element.dtype != tf.float32:
-            raise CheckFailure(f"{label} has dtype {element.dtype.name}; expected float32. NumPy arrays are float64 "
-                               "and tf.data keeps the type: convert X and y with .astype('float32') (or tf.cast) "
-                               "first.")
-    if y_spec.shape.rank == 1:
-        raise CheckFailure(f"y_batch has shape {tuple(y_spec.shape)}; expected a column (B, 1) like the network's "
-                           "output: reshape y with y.reshape(-1, 1) before building the dataset.")
+    name = "make_train_dataset"
     expected_steps = math.ceil(num_examples / batch_size)
     limit = expected_steps + 3
-    epochs = [_one_epoch(dataset, limit) for _ in range(2)]
+
+    def pipeline(run_seed: int, passes: int) -> dict[str, Any]:
+        """The dataset built with ``run_seed``: its element spec and ``passes`` passes over it, as data."""
+        def measure() -> dict[str, Any]:
+            dataset = run_student(make_train_dataset, X, y, batch_size, seed=run_seed, name=name)
+            if not isinstance(dataset, _tf().data.Dataset):
+                return {"type": type(dataset).__name__, "spec": None, "epochs": None}
+            spec = dataset.element_spec
+            pair = isinstance(spec, (tuple, list)) and len(spec) == 2
+            return {"type": "Dataset",
+                    "spec": [{"rank": part.shape.rank, "shape": tuple(part.shape), "dtype": part.dtype.name}
+                             for part in spec] if pair else "not a pair",
+                    "epochs": [_attempt(lambda: _one_epoch(dataset, limit)) for _ in range(passes)]}
+
+        seen = observe(name, measure, X, y, batch_size, run_seed, passes)
+        if seen["spec"] is None:
+            raise CheckFailure(f"`{name}` should return a tf.data.Dataset, not a {seen['type']}. Start from "
+                               "tf.data.Dataset.from_tensor_slices((X, y)).")
+        return seen
+
+    built = pipeline(seed, 2)
+    if built["spec"] == "not a pair":
+        raise CheckFailure("each element of the dataset should be a pair (X_batch, y_batch): "
+                           "tf.data.Dataset.from_tensor_slices((X, y)), with X and y in one tuple.")
+    X_spec, y_spec = built["spec"]
+    if X_spec["rank"] == 1:
+        raise CheckFailure(f"the dataset yields single examples of shape {tuple(X_spec['shape'])}: batch them with "
+                           f".batch(batch_size).")
+    for label, element in (("X_batch", X_spec), ("y_batch", y_spec)):
+        if element["dtype"] != "float32":
+            raise CheckFailure(f"{label} has dtype {element['dtype']}; expected float32. NumPy arrays are float64 "
+                               "and tf.data keeps the type: convert X and y with .astype('float32') (or tf.cast) "
+                               "first.")
+    if y_spec["rank"] == 1:
+        raise CheckFailure(f"y_batch has shape {tuple(y_spec['shape'])}; expected a column (B, 1) like the network's "
+                           "output: reshape y with y.reshape(-1, 1) before building the dataset.")
+    epochs = [_take(epoch) for epoch in built["epochs"]]
     for epoch in epochs:
         num_batches = len(epoch)
         if num_batches >= limit:
@@ -355,13 +429,13 @@ def check_make_train_dataset(make_train_dataset: Callable[..., Any], seed: int =
                 f"the examples move only {displacement:.1f} places on average (a uniform shuffle moves them about "
                 f"N/3 = {num_examples / 3:.0f}): the shuffle buffer is too small. .shuffle(buffer_size) draws from a "
                 "window of buffer_size examples; use buffer_size=N (len(X)) for a uniform shuffle.")
-    again = call_student(make_train_dataset, X, y, batch_size, seed=seed, name=name)
-    again_order = np.concatenate([b[0][:, 0] for b in _one_epoch(again, limit)]).round().astype(int)
+    again = _take(pipeline(seed, 1)["epochs"][0])
+    again_order = np.concatenate([b[0][:, 0] for b in again]).round().astype(int)
     if not np.array_equal(again_order, first):
         raise CheckFailure("two datasets built with the same seed give different orders: pass the seed to "
                            ".shuffle(..., seed=seed) so that results can be reproduced.")
-    other = call_student(make_train_dataset, X, y, batch_size, seed=seed + 1, name=name)
-    other_order = np.concatenate([b[0][:, 0] for b in _one_epoch(other, limit)]).round().astype(int)
+    other = _take(pipeline(seed + 1, 1)["epochs"][0])
+    other_order = np.concatenate([b[0][:, 0] for b in other]).round().astype(int)
     if np.array_equal(other_order, first):
         raise CheckFailure("a different seed gives the same order: use the `seed` argument in .shuffle(), not a "
                            "fixed number.")
@@ -373,7 +447,7 @@ def check_steps_per_epoch(steps_per_epoch: Callable[..., Any],
                           cases: tuple[tuple[int, int], ...] = ((400, 32), (400, 40), (5, 8), (401, 400), (64, 64))
                           ) -> None:
     """Check ``steps_per_epoch(num_examples, batch_size) -> int``: ``ceil(N / batch_size)``."""
-    name = _name(steps_per_epoch, "steps_per_epoch")
+    name = "steps_per_epoch"
     for num_examples, batch_size in cases:
         got = call_student(steps_per_epoch, num_examples, batch_size, name=name)
         value = assert_scalar(f"{name}({num_examples}, {batch_size})", got)
@@ -483,6 +557,17 @@ def _as_gradient_dict(grads: Any, name: str) -> dict[str, Any]:
     return grads
 
 
+def _loss_and_gradients(name: str, result: Any) -> dict[str, Any]:
+    """Kernel side: a ``(loss, grads)`` result as arrays, each problem kept for the judgement to raise in order."""
+    loss, grads = unpack(name, result, ("loss", "grads"))
+
+    def gradients() -> dict[str, Any]:
+        checked = _as_gradient_dict(grads, name)
+        return {key: _attempt(lambda key=key: as_array(f"grads['{key}']", checked[key])) for key in PARAM_NAMES}
+
+    return {"loss": _attempt(lambda: as_array("loss", loss)), "grads": _attempt(gradients)}
+
+
 def check_tape_gradients(tape_gradients: Callable[..., Any], seed: int = 0, num_examples: int = 6,
                          input_dim: int = 4, hidden_dim: int = 5) -> None:
     """Check ``tape_gradients(X, y, variables) -> (loss, grads)`` against unit 02's NumPy gradients.
@@ -492,29 +577,35 @@ def check_tape_gradients(tape_gradients: Callable[..., Any], seed: int = 0, num_
     network (a scalar) and a dict of gradients equal to :func:`course_lib.mlp.two_layer_loss`'s
     to ``rtol=1e-6``; ``tape.gradient`` must come after the tape block.
     """
-    tf = _tf()
     problem = _tape_problem(seed, num_examples, input_dim, hidden_dim)
     X, y = problem["X"], problem["y"]
     params = {key: problem[key] for key in PARAM_NAMES}
-    variables = {key: tf.Variable(value, dtype=tf.float64, name=key) for key, value in params.items()}
-    name = _name(tape_gradients, "tape_gradients")
-    with _watch_gradient_calls() as calls:
-        result = _call(tape_gradients, tf.constant(X), tf.constant(y), variables, name=name)
-    _assert_gradient_after_block(tape_gradients, name, calls)
-    loss, grads = unpack(name, result, ("loss", "grads"))
+    name = "tape_gradients"
+
+    def measure() -> dict[str, Any]:
+        tf = _tf()
+        variables = {key: tf.Variable(value, dtype=tf.float64, name=key) for key, value in params.items()}
+        with _watch_gradient_calls() as calls:
+            result = _call(tape_gradients, tf.constant(X), tf.constant(y), variables, name=name)
+        return {"rules": _tape_rules(tape_gradients, calls),
+                "result": _attempt(lambda: _loss_and_gradients(name, result))}
+
+    seen = observe(name, measure, X, y, params)
+    _assert_gradient_after_block(name, seen["rules"])
+    result = _take(seen["result"])
     reference_loss, reference_grads = two_layer_loss(X, y, params, "sigmoid")
     variants = _loss_variants(X, y, params)
-    loss_array = as_array("loss", loss)
+    loss_array = _take(result["loss"])
     if loss_array.size == num_examples and num_examples > 1:
         raise CheckFailure(f"loss has shape {loss_array.shape}: one loss per example. tf.losses.MSE and "
                            "keras.losses.mean_squared_error return a vector, and tape.gradient of a vector is the "
                            "gradient of its sum (bug 6 in the lecture). Reduce it to one number: tf.reduce_mean.")
-    value = assert_scalar("loss", loss)
+    value = assert_scalar("loss", loss_array)
     assert_close("loss", value, reference_loss, rtol=1e-6,
                  diagnoses=[(variant_loss, message) for _, variant_loss, _, message in variants])
-    grads = _as_gradient_dict(grads, name)
+    grads = _take(result["grads"])
     for key in ("W2", "b2", "W1", "b1"):
-        gradient = as_array(f"grads['{key}']", grads[key])
+        gradient = _take(grads[key])
         assert_shape(f"grads['{key}']", gradient, params[key].shape,
                      hint=f"a gradient has the shape of its variable: {key} {params[key].shape}.")
         assert_close(f"grads['{key}']", gradient, reference_grads[key], rtol=1e-6,
@@ -539,26 +630,32 @@ def check_train_step(train_step: Callable[..., Any], seed: int = 0, num_examples
     ``param - learning_rate * grad`` with unit 02's gradients of the *mean* loss, and the
     returned loss the MSE before the step (a scalar). The gradient comes after the tape block.
     """
-    tf, keras = _tf(), _keras()
     problem = _tape_problem(seed, num_examples, input_dim, hidden_dim)
     X, y = problem["X"], problem["y"]
     params = {key: problem[key] for key in PARAM_NAMES}
-    variables = _variables32(params)
-    optimizer = keras.optimizers.SGD(learning_rate=learning_rate)
-    name = _name(train_step, "train_step")
-    with _watch_gradient_calls() as calls:
-        loss = _call(train_step, tf.constant(X, tf.float32), tf.constant(y, tf.float32), variables, optimizer,
-                     name=name)
-    _assert_gradient_after_block(train_step, name, calls)
+    name = "train_step"
+
+    def measure() -> dict[str, Any]:
+        tf, keras = _tf(), _keras()
+        variables = _variables32(params)
+        optimizer = keras.optimizers.SGD(learning_rate=learning_rate)
+        with _watch_gradient_calls() as calls:
+            loss = _call(train_step, tf.constant(X, tf.float32), tf.constant(y, tf.float32), variables, optimizer,
+                         name=name)
+        return {"rules": _tape_rules(train_step, calls), "loss": _attempt(lambda: as_array("the returned loss", loss)),
+                "after": {key: variables[key].numpy().astype(np.float64) for key in PARAM_NAMES}}
+
+    seen = observe(name, measure, X, y, params, learning_rate)
+    _assert_gradient_after_block(name, seen["rules"])
     reference_loss, reference_grads = two_layer_loss(X, y, params, "sigmoid")
     variants = _loss_variants(X, y, params)
-    loss_array = as_array("the returned loss", loss)
+    loss_array = _take(seen["loss"])
     if loss_array.size == num_examples and num_examples > 1:
         raise CheckFailure(f"the returned loss has shape {loss_array.shape}: one loss per example. Reduce it to one "
                            "number with tf.reduce_mean before taking the gradient (bug 6 in the lecture: the "
                            "gradient of a vector is the gradient of its sum, an N times larger step).")
-    value = assert_scalar("the returned loss", loss)
-    after = {key: variables[key].numpy().astype(np.float64) for key in PARAM_NAMES}
+    value = assert_scalar("the returned loss", loss_array)
+    after = seen["after"]
     if all(np.allclose(after[key], params[key], rtol=1e-7, atol=1e-7) for key in PARAM_NAMES):
         raise CheckFailure("the variables did not change. Apply the gradients to the variables passed in: "
                            "optimizer.apply_gradients(zip(gradients, variable_list)).")
@@ -653,21 +750,29 @@ def check_train_loop(train_loop: Callable[..., Any], seed: int = 0, num_examples
     variables trained in place like the reference loop's (``rtol=1e-4``), and a history of
     one number per epoch, the mean of that epoch's batch losses (plain or weighted by batch size).
     """
-    from ..tape import make_dataset
-
     X, y = _training_data(seed, num_examples, input_dim)
     params = init_two_layer_params(input_dim, hidden_dim, 1, "sigmoid", seed)
-    variables = _variables32(params)
-    dataset = make_dataset(X, y, batch_size, shuffle=False)
-    name = _name(train_loop, "train_loop")
-    with _watch_gradient_calls() as calls:
-        history = _call(train_loop, dataset, variables, num_epochs, learning_rate, name=name)
-    _assert_gradient_after_block(train_loop, name, calls)
+    name = "train_loop"
+
+    def measure() -> dict[str, Any]:
+        from ..tape import make_dataset
+
+        variables = _variables32(params)
+        dataset = make_dataset(X, y, batch_size, shuffle=False)
+        with _watch_gradient_calls() as calls:
+            history = _call(train_loop, dataset, variables, num_epochs, learning_rate, name=name)
+        if history is not None:
+            history = _attempt(lambda: as_array("history", [float(np.asarray(value)) for value in history]
+                                                if isinstance(history, (list, tuple)) else history).ravel())
+        return {"rules": _tape_rules(train_loop, calls), "history": history,
+                "after": {key: variables[key].numpy() for key in PARAM_NAMES}}
+
+    seen = observe(name, measure, X, y, params, batch_size, num_epochs, learning_rate)
+    _assert_gradient_after_block(name, seen["rules"])
     steps = math.ceil(num_examples / batch_size)
-    if history is None:
+    if seen["history"] is None:
         raise CheckFailure(f"`{name}` returned None: return the history, a list of one loss per epoch.")
-    history = as_array("history", [float(np.asarray(value)) for value in history]
-                       if isinstance(history, (list, tuple)) else history).ravel()
+    history = _take(seen["history"])
     if history.size == num_epochs * steps and steps > 1:
         raise CheckFailure(f"history has {history.size} entries, one per batch; record one number per epoch: the "
                            "mean of that epoch's batch losses.")
@@ -677,7 +782,7 @@ def check_train_loop(train_loop: Callable[..., Any], seed: int = 0, num_examples
     if not np.all(np.isfinite(history)):
         raise CheckFailure("the training loss became NaN or infinite: look for a sum instead of a mean, or a "
                            "wrong learning rate.")
-    after = {key: variables[key].numpy() for key in PARAM_NAMES}
+    after = seen["after"]
     if all(np.allclose(after[key], params[key], rtol=1e-7, atol=1e-7) for key in PARAM_NAMES):
         raise CheckFailure("the variables did not change: the loop must update the variables it was given "
                            "(with optimizer.apply_gradients), not copies of them.")
@@ -695,7 +800,7 @@ def check_train_loop(train_loop: Callable[..., Any], seed: int = 0, num_examples
                           "loss; one optimizer for the whole loop.",
                      diagnoses=diagnoses[key])
     if not (np.allclose(history, plain, rtol=1e-4, atol=1e-6) or np.allclose(history, weighted, rtol=1e-4, atol=1e-6)):
-        message = [f"history does not hold the mean batch loss of each epoch.",
+        message = ["history does not hold the mean batch loss of each epoch.",
                    f"  expected: {np.round(plain, 5).tolist()}", f"  got:      {np.round(history, 5).tolist()}"]
         if np.allclose(history, np.asarray(plain) * steps, rtol=1e-4):
             message.append("Likely mistake: the batch losses are summed; take their mean.")
@@ -712,17 +817,17 @@ def check_build_two_layer_model(build_two_layer_model: Callable[..., Any], input
     Expects the architecture of :func:`course_lib.models.two_layer_model`: inputs (None, D),
     ``Dense(H, activation="sigmoid")``, ``Dense(1)`` with biases. Layer names, Sequential or
     functional API, and an ``Activation`` layer instead of the argument do not matter.
+    The model is compared as a summary (:mod:`.keras_summary`), so the re-check needs no Keras.
     """
-    from ..models import assert_same_architecture, two_layer_model
+    name = "build_two_layer_model"
 
-    name = _name(build_two_layer_model, "build_two_layer_model")
-    model = call_student(build_two_layer_model, input_dim, hidden_dim, name=name)
-    expected = two_layer_model(input_dim, hidden_dim)
-    assert_same_architecture(model, expected, name=f"the model from `{name}({input_dim}, {hidden_dim})`")
-    passed(f"{name}: Dense({hidden_dim}, sigmoid) -> Dense(1), {expected.count_params()} parameters, as expected.")
+    def measure() -> dict[str, Any]:
+        return summarize(run_student(build_two_layer_model, input_dim, hidden_dim, name=name), (None, input_dim))
 
-
-_MSE_NAMES = {"mse", "mean_squared_error", "meansquarederror"}
+    expected = two_layer_summary(input_dim, hidden_dim)
+    assert_same_summary(observe(name, measure, input_dim, hidden_dim), expected,
+                        name=f"the model from `{name}({input_dim}, {hidden_dim})`")
+    passed(f"{name}: Dense({hidden_dim}, sigmoid) -> Dense(1), {expected['trainable']} parameters, as expected.")
 
 
 def _loss_name(loss: Any) -> str:
@@ -750,6 +855,30 @@ def _loss_name(loss: Any) -> str:
     return aliases.get(text, text)
 
 
+def _keras_training(model: Any, history: Any, X_train: np.ndarray, X_val: np.ndarray) -> dict[str, Any]:
+    """Kernel side: what ``check_train_keras_model`` judges of a trained model and its history, as data."""
+    keras = _keras()
+    logs = getattr(history, "history", history)
+    optimizer = getattr(model, "optimizer", None)
+    seen: dict[str, Any] = {
+        "history": None if history is None else type(history).__name__,
+        "logs": ({str(key): np.asarray(values, dtype=float).ravel() for key, values in logs.items()}
+                 if isinstance(logs, dict) and "loss" in logs else None),
+        "optimizer": None, "loss": _loss_name(getattr(model, "loss", None)),
+        "val_predictions": np.asarray(model(X_val.astype(np.float32)), dtype=float).reshape(-1),
+        "train_predictions": np.asarray(model(X_train.astype(np.float32)), dtype=float).reshape(-1)}
+    if optimizer is not None:
+        try:
+            rate = float(np.asarray(optimizer.learning_rate))
+        except (TypeError, ValueError):              # a schedule, not one number
+            rate = None
+        seen["optimizer"] = {"type": type(optimizer).__name__, "sgd": isinstance(optimizer, keras.optimizers.SGD),
+                             "learning_rate": rate,
+                             "momentum": float(np.asarray(getattr(optimizer, "momentum", 0.0))),
+                             "iterations": int(np.asarray(optimizer.iterations))}
+    return seen
+
+
 def check_train_keras_model(train_keras_model: Callable[..., Any], seed: int = 0, num_examples: int = 48,
                             num_val: int = 24, input_dim: int = 3, hidden_dim: int = 4, num_epochs: int = 2,
                             learning_rate: float = 0.05, batch_size: int = 16) -> None:
@@ -761,37 +890,44 @@ def check_train_keras_model(train_keras_model: Callable[..., Any], seed: int = 0
     given validation data, and the returned ``History`` (or its ``.history`` dict) with
     ``loss`` and ``val_loss``, one entry per epoch.
     """
-    keras = _keras()
-    from ..models import two_layer_model
-
     X, y = _training_data(seed, num_examples + num_val, input_dim)
     X_train, y_train, X_val, y_val = X[:num_examples], y[:num_examples], X[num_examples:], y[num_examples:]
     params = init_two_layer_params(input_dim, hidden_dim, 1, "sigmoid", seed)
-    model = two_layer_model(input_dim, hidden_dim, params=params)
-    name = _name(train_keras_model, "train_keras_model")
-    history = _call(train_keras_model, model, X_train, y_train, X_val, y_val, num_epochs, learning_rate,
-                    batch_size, name=name)
-    if history is None:
+    name = "train_keras_model"
+
+    def measure() -> dict[str, Any]:
+        from ..models import two_layer_model
+
+        model = two_layer_model(input_dim, hidden_dim, params=params)
+        history = _call(train_keras_model, model, X_train, y_train, X_val, y_val, num_epochs, learning_rate,
+                        batch_size, name=name)
+        return _keras_training(model, history, X_train, X_val)
+
+    seen = observe(name, measure, X, params, num_examples, num_epochs, learning_rate, batch_size)
+    if seen["history"] is None:
         raise CheckFailure(f"`{name}` returned None: return what model.fit(...) returns (a History).")
-    logs = getattr(history, "history", history)
-    if not isinstance(logs, dict) or "loss" not in logs:
+    logs = seen["logs"]
+    if logs is None:
         raise CheckFailure(f"`{name}` should return the History from model.fit (or its .history dict with a 'loss' "
-                           f"entry), not a {type(history).__name__}.")
-    optimizer = getattr(model, "optimizer", None)
+                           f"entry), not a {seen['history']}.")
+    optimizer = seen["optimizer"]
     if optimizer is None:
         raise CheckFailure("the model passed in was not compiled: call model.compile(optimizer=..., loss=...) and then "
                            "model.fit(...) on `model`, the argument (not on a new model).")
-    if not isinstance(optimizer, keras.optimizers.SGD):
-        raise CheckFailure(f"the optimizer is {type(optimizer).__name__}; use keras.optimizers.SGD(learning_rate="
+    if not optimizer["sgd"]:
+        raise CheckFailure(f"the optimizer is {optimizer['type']}; use keras.optimizers.SGD(learning_rate="
                            "learning_rate), the plain minibatch SGD of units 01-02.")
-    rate = float(np.asarray(optimizer.learning_rate))
+    rate = optimizer["learning_rate"]
+    if rate is None:
+        raise CheckFailure(f"the optimizer's learning rate is a schedule; expected the fixed learning_rate="
+                           f"{learning_rate}. Pass it: keras.optimizers.SGD(learning_rate=learning_rate).")
     if not np.isclose(rate, learning_rate, rtol=1e-6):
         hint = " (SGD's default)" if np.isclose(rate, 0.01) else ""
         raise CheckFailure(f"the optimizer's learning rate is {rate:g}{hint}; expected learning_rate={learning_rate}. "
                            "Pass it: keras.optimizers.SGD(learning_rate=learning_rate).")
-    if float(np.asarray(getattr(optimizer, "momentum", 0.0))) != 0.0:
+    if optimizer["momentum"] != 0.0:
         raise CheckFailure("the SGD optimizer uses momentum; this exercise uses plain SGD (momentum=0, the default).")
-    loss_name = _loss_name(getattr(model, "loss", None))
+    loss_name = seen["loss"]
     if loss_name != "mean_squared_error":
         raise CheckFailure(f"the model was compiled with the loss {loss_name!r}; this is regression with the mean "
                            "squared error: loss='mse' (or keras.losses.MeanSquaredError()).")
@@ -802,7 +938,7 @@ def check_train_keras_model(train_keras_model: Callable[..., Any], seed: int = 0
         if len(logs[key]) != num_epochs:
             raise CheckFailure(f"history['{key}'] has {len(logs[key])} entries; expected one per epoch, "
                                f"num_epochs={num_epochs}. Pass epochs=num_epochs to fit (once).")
-    steps = int(np.asarray(optimizer.iterations))
+    steps = optimizer["iterations"]
     expected_steps = num_epochs * math.ceil(num_examples / batch_size)
     if steps != expected_steps:
         explanations = []
@@ -817,10 +953,8 @@ def check_train_keras_model(train_keras_model: Callable[..., Any], seed: int = 0
                            f"= {expected_steps}.\n" + ("Likely mistake: " + " ".join(explanations) if explanations
                                                       else "Train once, for num_epochs epochs, in batches of "
                                                            "batch_size."))
-    predictions = np.asarray(model(X_val.astype(np.float32))).reshape(-1)
-    val_loss = float(np.mean((predictions - y_val) ** 2))
-    train_predictions = np.asarray(model(X_train.astype(np.float32))).reshape(-1)
-    train_loss = float(np.mean((train_predictions - y_train) ** 2))
+    val_loss = float(np.mean((as_array("the model's predictions", seen["val_predictions"]) - y_val) ** 2))
+    train_loss = float(np.mean((as_array("the model's predictions", seen["train_predictions"]) - y_train) ** 2))
     assert_close("history['val_loss'][-1]", float(logs["val_loss"][-1]), val_loss, rtol=1e-4,
                  hint="the validation loss must be measured on (X_val, y_val): pass validation_data=(X_val, y_val) "
                       "(validation_split would hold back part of the training data instead).",
@@ -831,6 +965,11 @@ def check_train_keras_model(train_keras_model: Callable[..., Any], seed: int = 0
 
 
 # ======================================================================= 6 · by hand
+def _dense_counts(sizes: list[int]) -> list[int]:
+    """:func:`course_lib.models.dense_parameter_counts`, here without importing Keras (the re-check never loads it)."""
+    return [n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+
+
 def check_dense_parameter_counts(dense_parameter_counts: Callable[..., Any],
                                  layer_sizes: tuple[int, ...] = (8, 3, 3, 3, 3, 3, 1)) -> None:
     """Check ``dense_parameter_counts(layer_sizes) -> [count per Dense layer]``.
@@ -838,12 +977,10 @@ def check_dense_parameter_counts(dense_parameter_counts: Callable[..., Any],
     ``layer_sizes = [D, H1, ..., C]``; expects ``n_in * n_out + n_out`` for every pair of
     neighbouring sizes: ``len(layer_sizes) - 1`` whole numbers.
     """
-    from ..models import dense_parameter_counts as reference
-
     sizes = [int(size) for size in layer_sizes]
-    name = _name(dense_parameter_counts, "dense_parameter_counts")
+    name = "dense_parameter_counts"
     got = call_student(dense_parameter_counts, list(sizes), name=name)
-    expected = reference(sizes)
+    expected = _dense_counts(sizes)
     pairs = list(zip(sizes[:-1], sizes[1:]))
     if np.ndim(got) == 0:
         total = float(np.asarray(got)) if np.asarray(got).dtype != object else None
@@ -887,9 +1024,22 @@ def _from_logits(loss: Any) -> bool:
     return False
 
 
-def _judge_output(task: str, num_classes: int, units: Any, activation: Any, loss: Any) -> str | None:
-    """None if (units, activation, loss) suit the task, else what is wrong."""
-    activation_key, loss_key, logits = _activation_key(activation), _loss_name(loss), _from_logits(loss)
+def _output_answer(units: Any, activation: Any, loss: Any) -> dict[str, Any]:
+    """Kernel side: an ``(units, activation, loss)`` answer as names and text.
+
+    The activation and the loss may be Keras objects; they travel as the names the judgement uses.
+    """
+    if hasattr(units, "numpy") and callable(units.numpy):       # a TensorFlow number
+        units = np.asarray(units.numpy())
+    plain = isinstance(units, (bool, int, float, str, np.generic, np.ndarray)) or units is None
+    return {"units": units if plain else repr(units), "activation": _activation_key(activation),
+            "loss": _loss_name(loss), "logits": _from_logits(loss),
+            "text": f"({units!r}, {activation!r}, {loss!r})"}
+
+
+def _judge_output(task: str, num_classes: int, units: Any, activation_key: str, loss_key: str,
+                  logits: bool) -> str | None:
+    """None if (units, activation, loss), given by their names, suit the task, else what is wrong."""
     try:
         units = int(units)
     except (TypeError, ValueError):
@@ -943,12 +1093,16 @@ def check_output_layer_and_loss(output_layer_and_loss: Callable[..., Any], num_c
     ``keras.losses.MeanSquaredError()``; sparse or one-hot categorical cross-entropy; a
     linear output with a ``from_logits=True`` loss).
     """
-    name = _name(output_layer_and_loss, "output_layer_and_loss")
+    name = "output_layer_and_loss"
     for task in ("regression", "binary", "multiclass"):
-        result = call_student(output_layer_and_loss, task, num_classes, name=name)
-        units, activation, loss = unpack(f"{name}({task!r}, {num_classes})", result, ("units", "activation", "loss"))
-        problem = _judge_output(task, num_classes, units, activation, loss)
+        def measure(task: str = task) -> dict[str, Any]:
+            result = run_student(output_layer_and_loss, task, num_classes, name=name)
+            return _output_answer(*unpack(f"{name}({task!r}, {num_classes})", result, ("units", "activation", "loss")))
+
+        answer = observe(name, measure, task, num_classes)
+        problem = _judge_output(task, num_classes, answer["units"], answer["activation"], answer["loss"],
+                                answer["logits"])
         if problem:
             raise CheckFailure(f"{name}({task!r}, num_classes={num_classes}) returned "
-                               f"({units!r}, {activation!r}, {loss!r}).\nWhat is wrong: {problem}")
+                               f"{answer['text']}.\nWhat is wrong: {problem}")
     passed(f"{name}: suitable output layers and losses for regression, binary and {num_classes}-class tasks.")

@@ -10,8 +10,9 @@ transformers, the checks themselves).
 
 A grade cell is *replayable* when it only imports checks from modules that declare
 ``TRUSTED_REPLAY = True`` (their checks touch student code only through ``call_student``
-and judge only returned data) and calls them with names and literals. Other cells keep
-the verdict from the kernel, and the report says so.
+or ``observe`` and judge only recorded data) and calls them with names and literals
+(numbers, strings, and tuples or lists of them). Other cells keep the verdict from the
+kernel, and the report says so.
 """
 
 from __future__ import annotations
@@ -60,6 +61,17 @@ class _Namespace(dict):
         return _StandIn(key)
 
 
+def _is_plain_argument(node: ast.expr) -> bool:
+    """A name (the student's, or a check's), or a literal such as ``-1`` or ``((400, 32), (5, 8))``."""
+    if isinstance(node, ast.Name):
+        return True
+    try:
+        ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
+
+
 def is_replayable(source: str) -> bool:
     """True when every statement imports trusted checks or calls one with names and literals."""
     try:
@@ -78,8 +90,8 @@ def is_replayable(source: str) -> bool:
             imported.update(alias.asname or alias.name for alias in node.names)
         elif (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
               and isinstance(node.value.func, ast.Name) and node.value.func.id in imported
-              and all(isinstance(a, (ast.Name, ast.Constant)) for a in node.value.args)
-              and all(isinstance(k.value, (ast.Name, ast.Constant, ast.UnaryOp)) for k in node.value.keywords)):
+              and all(_is_plain_argument(a) for a in node.value.args)
+              and all(k.arg is not None and _is_plain_argument(k.value) for k in node.value.keywords)):
             continue
         else:
             return False
