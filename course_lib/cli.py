@@ -126,5 +126,13 @@ from .grading.reports import grades_command  # noqa: E402
 main.add_command(feedback_command)
 main.add_command(grades_command)
 
+from .grading.submit import submit_command  # noqa: E402
+
+main.add_command(submit_command)
+
+from .grading.collect import collect_command  # noqa: E402
+
+main.add_command(collect_command)
+
 if __name__ == "__main__":
     main()
