@@ -7,7 +7,9 @@ the workers, its ``SaveAutoGrades`` here) and changes how the work is driven:
 
 * **Workers** (:mod:`course_lib.grading.grade_worker`): long-lived processes, one per core
   by default (``--jobs``), or the workers of a Dask cluster (``--scheduler``). Each grades
-  one submission at a time in a private scratch course and returns plain data.
+  one submission at a time in a private scratch course and returns plain data. Each kernel
+  runs in a bubblewrap sandbox (``--sandbox``, :mod:`course_lib.grading.sandbox`); where none
+  can start, grading goes on unsandboxed with a loud warning and a note on every row.
 * **One writer**: this process is the only writer of the master gradebook and of
   ``autograded/``. For each result, as it arrives, it (1) marks the submission's grades
   as pending, (2) replaces ``autograded/<student>/<assignment>/`` atomically (a new folder
@@ -79,6 +81,7 @@ class Summary:
     seconds: float = 0.0
     workers: str = ""
     interrupted: bool = False
+    warnings: list[str] = field(default_factory=list)    # printed loudly before and after the run
 
     @property
     def failed(self) -> list[Outcome]:
@@ -631,6 +634,8 @@ def autograde(root: Path, assignment: str, *, jobs: int | None = None, students:
                                config_text=config_path.read_text(encoding="utf-8") if config_path.is_file() else None,
                                source_files=source_files, limits=limits, ignore=list(coursedir.ignore),
                                test_cells=test_cells)
+        if not scheduler:   # (a cluster's workers each say so in their submissions' notes)
+            summary.warnings += _sandbox_warnings(config, limits)
         workers = _DaskWorkers(scheduler, common) if scheduler else _LocalWorkers(jobs)
         summary.workers = workers.description
         reporter.start(len(todo), summary)
@@ -707,6 +712,19 @@ def autograde(root: Path, assignment: str, *, jobs: int | None = None, students:
     return summary
 
 
+def _sandbox_warnings(config, limits) -> list[str]:
+    """The loud warning when kernels will run unsandboxed here; CourseError when the sandbox is required."""
+    from .grade_worker import sandbox_setting
+    from .sandbox import SandboxUnavailable, resolve, warning
+
+    mode, bwrap = sandbox_setting(config)
+    try:
+        _, problem = resolve(limits.sandbox or mode, bwrap)
+    except SandboxUnavailable as error:
+        raise CourseError(f"the grading sandbox is required but cannot start: {error}") from None
+    return [warning(problem)] if problem else []
+
+
 # --------------------------------------------------------------------------- command line
 
 class _PlainReporter(Reporter):
@@ -717,6 +735,8 @@ class _PlainReporter(Reporter):
 
     def start(self, total, summary):
         self.started, self.total = time.monotonic(), total
+        for line in summary.warnings:
+            self.echo(line)
         self.echo(f"grading {total} submission{'s' if total != 1 else ''} of {summary.assignment} "
                   f"on {summary.workers}")
 
@@ -737,6 +757,7 @@ class _BarReporter(Reporter):
         self.console = console
 
     def start(self, total, summary):
+        from rich.markup import escape
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
                                    TimeElapsedColumn)
         from rich.text import Text
@@ -754,6 +775,8 @@ class _BarReporter(Reporter):
                     return Text("ETA -")
                 return Text(f"ETA {_duration((task.total - task.completed) * task.elapsed / task.completed)}")
 
+        for line in summary.warnings:
+            self.console.print(f"[bold red]{escape(line)}[/]", soft_wrap=True)
         self.console.print(f"grading {total} submission{'s' if total != 1 else ''} of "
                            f"{summary.assignment} on {summary.workers}")
         self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), Rate(),
@@ -816,6 +839,10 @@ def print_summary(summary: Summary, console, log_path: Path) -> None:
              f"run the same command again to retry them.", "red")
     if summary.interrupted:
         line("Interrupted. Run the same command again to grade the rest.", "red")
+    unsandboxed = [o for o in summary.outcomes if any("graded WITHOUT the sandbox" in n for n in o.notes)]
+    for warning in summary.warnings or ([f"WARNING: {len(unsandboxed)} submission(s) were graded WITHOUT "
+                                         f"the sandbox; see their notes"] if unsandboxed else []):
+        line(warning, "bold red")
 
 
 @click.command("autograde")
@@ -833,7 +860,12 @@ def print_summary(summary: Summary, console, log_path: Path) -> None:
               help=f"Wall-clock limit per notebook (default: {nbconfig.NOTEBOOK_TIMEOUT_S}).")
 @click.option("--memory-mb", type=click.IntRange(min=0), default=None, metavar="MB",
               help=f"Memory limit per kernel, 0 for none (default: {nbconfig.KERNEL_MEMORY_MB}).")
-def autograde_command(assignment, jobs, students, force, scheduler, cell_timeout, notebook_timeout, memory_mb):
+@click.option("--sandbox", type=click.Choice(["auto", "required", "off"]), default=None,
+              help="Run each kernel in a bubblewrap sandbox: auto (where it can start, else warn), "
+                   "required (refuse without it) or off (default: the course config's "
+                   "LimitedExecute.sandbox, else auto).")
+def autograde_command(assignment, jobs, students, force, scheduler, cell_timeout, notebook_timeout, memory_mb,
+                      sandbox):
     """Grade every submission of ASSIGNMENT in submitted/, in parallel; resume where a run stopped.
 
     Grades go to the gradebook, executed notebooks to autograded/, and one line per
@@ -850,7 +882,7 @@ def autograde_command(assignment, jobs, students, force, scheduler, cell_timeout
 
     limits = Limits()
     for name, value in (("cell_timeout_s", cell_timeout), ("notebook_timeout_s", notebook_timeout),
-                        ("memory_mb", memory_mb)):
+                        ("memory_mb", memory_mb), ("sandbox", sandbox)):
         if value is not None:
             limits = replace(limits, **{name: value})
     students = [s.strip() for item in students for s in item.split(",") if s.strip()]

@@ -12,9 +12,13 @@ imports nbgrader once and then calls :func:`grade_submission` for one student at
    metadata is not graded and gets a note; a copy-pasted cell is repaired so that each
    exercise counts once, and graded.
 3. It runs nbgrader's own Autograde converter in-process, one notebook at a time, with the
-   course's configuration and :class:`LimitedExecute` in place of the course's executor: a
-   time limit per cell and per notebook and a memory limit per kernel.
-4. It returns a plain :class:`GradeResult` (autograded notebooks as JSON text, the files
+   course's configuration and :class:`LimitedExecute` in place of the course's executor: each
+   kernel in a bubblewrap sandbox (:mod:`.sandbox`; unsandboxed with a note where none can
+   start), a time limit per cell and per notebook, memory, process, file and output limits.
+4. It re-checks the grade cells outside the kernel (:func:`recheck`): the gradebook's test
+   code runs again here against what the student's functions returned in the kernel, so
+   tampering inside the kernel cannot earn points.
+5. It returns a plain :class:`GradeResult` (autograded notebooks as JSON text, the files
    nbgrader copied beside them, the submission time stamp, seconds, status and notes).
    It never raises for a bad submission; a grader error comes back as ``status="failed"``.
 
@@ -30,6 +34,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -52,11 +57,14 @@ from nbgrader.apps import NbGraderAPI  # noqa: E402
 from nbgrader.coursedir import CourseDirectory  # noqa: E402
 from nbgrader.nbgraderformat import MetadataValidator  # noqa: E402
 from nbgrader.preprocessors import Execute  # noqa: E402
-from traitlets import Enum, Integer  # noqa: E402
+from traitlets import Bool, Enum, Integer, Unicode  # noqa: E402
 from traitlets.config import Config  # noqa: E402
 from traitlets.config.loader import PyFileConfigLoader  # noqa: E402
 
 from . import nbconfig  # noqa: E402
+from . import sandbox as sandboxing  # noqa: E402
+from ..checks.evidence import RECORD_ENV  # noqa: E402
+from .outputs import NOTE_PREFIX, OUTPUT_MESSAGES, OutputLimiter  # noqa: E402
 from .preprocessors import CourseExecute  # noqa: E402
 
 CELL_TIMEOUT_S = nbconfig.CELL_TIMEOUT_S
@@ -84,6 +92,7 @@ class Limits:
     memory_mb: int = KERNEL_MEMORY_MB
     memory_limit: str = "data"   # "data" (RLIMIT_DATA) or "as" (RLIMIT_AS); see limited_kernel
     threads: int = 0             # math-library threads per kernel; 0: cores / concurrent kernels
+    sandbox: str | None = None   # "auto", "required" or "off"; None: the course config's, else "auto"
 
     def describe(self) -> str:
         return (f"{self.cell_timeout_s} s per cell, {self.notebook_timeout_s} s per notebook, "
@@ -283,6 +292,8 @@ def _kill_processes(processes: list[psutil.Process]) -> None:
     alive = []
     for process in processes:
         try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                continue   # already dead (a sandbox's bwrap, say); waiting for its parent to reap it takes seconds
             process.kill()
             alive.append(process)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -303,8 +314,15 @@ def _session_members(session_id: int) -> list[psutil.Process]:
 
 
 class LimitedExecute(CourseExecute):
-    """The course's executor with limits: per cell, per notebook, per kernel memory.
+    """The course's executor with limits, in a sandbox: per cell, per notebook, per kernel.
 
+    * Sandbox (``sandbox``): ``"auto"`` runs the kernel in a bubblewrap sandbox
+      (:mod:`course_lib.grading.sandbox`) where one can start, else unsandboxed;
+      ``"required"`` refuses to start a kernel without one; ``"off"`` (this class's default,
+      for use outside grading) never sandboxes. ``dlcourse autograde`` grades with
+      ``"auto"`` unless told otherwise (:func:`apply_limits`). In the sandbox the kernel is
+      interrupted by a message (a signal cannot reach into it), and it sees a clean
+      environment; outside, it still gets ``PYTHONSAFEPATH`` and no ``NBGRADER_*`` variable.
     * Cell time limit (``timeout``): nbgrader interrupts the cell and records a
       ``CellTimeoutError``; the rest of the notebook runs.
     * Memory: the kernel is started through :mod:`course_lib.grading.limited_kernel`,
@@ -312,10 +330,19 @@ class LimitedExecute(CourseExecute):
       an allocation past the limit raises ``MemoryError`` in the student's cell. A watchdog
       also kills the whole kernel process tree when its resident memory passes the limit
       (children started by the kernel each get their own copy of the per-process limit).
+    * Processes, file size, open files: rlimits set by the same launcher (``processes``
+      only in the sandbox's own user namespace, see there); the watchdog also stops a
+      kernel whose process tree grows past ``processes``.
+    * Output: at most ``output_limit`` characters per output and ``cell_output_limit`` per
+      cell are kept (:mod:`course_lib.grading.outputs`); a single message over
+      ``message_limit_mb`` is discarded by ZeroMQ before Python reads it.
     * Notebook wall clock (``notebook_timeout``), a kernel that ignores the interrupt, or a
       kernel that dies: the kernel's whole process tree is killed, the cell that was running
       gets a ``KernelKilled`` error saying why and every later code cell a ``NotRun`` error,
       so grade cells that did not run score zero and the ones that finished keep their points.
+    * Evidence (``evidence_file``): when set (by the grading worker), the kernel records what
+      the student's functions returned there, for the trusted re-check
+      (:mod:`course_lib.grading.trusted`).
     """
 
     memory_mb = Integer(KERNEL_MEMORY_MB, help="Memory limit per kernel in MB (0: none)").tag(config=True)
@@ -323,21 +350,122 @@ class LimitedExecute(CourseExecute):
     notebook_timeout = Integer(NOTEBOOK_TIMEOUT_S, help="Wall-clock limit per notebook in seconds (0: none)").tag(config=True)
     threads = Integer(0, help="Threads for NumPy's BLAS, OpenMP and TensorFlow in each kernel "
                               "(0: leave the libraries' default, one per core)").tag(config=True)
+    sandbox = Enum(list(sandboxing.MODES), "off", help="Run kernels in a bubblewrap sandbox: auto, required "
+                                                       "or off").tag(config=True)
+    bwrap = Unicode("bwrap", help="The bubblewrap executable").tag(config=True)
+    evidence_file = Unicode("", help="Where the kernel records evidence for the trusted re-check "
+                                     "(empty: no recording)").tag(config=True)
+    processes = Integer(256, help="Processes (and threads) per kernel (0: no limit)").tag(config=True)
+    file_mb = Integer(256, help="Largest file a kernel may write, in MB (0: no limit)").tag(config=True)
+    open_files = Integer(1024, help="Open files per kernel process (0: no limit)").tag(config=True)
+    tmpfs_mb = Integer(sandboxing.TMPFS_MB, help="Size of the sandbox's /tmp and of its working "
+                                                 "folder, in MB each").tag(config=True)
+    output_limit = Integer(1_000_000, help="Characters kept per output").tag(config=True)
+    cell_output_limit = Integer(4_000_000, help="Characters kept per cell").tag(config=True)
+    message_limit_mb = Integer(32, help="Largest kernel message read, in MB; larger ones are "
+                                        "discarded").tag(config=True)
+    # A reply whose output lags (a flood of output, a message ZeroMQ discarded) is scored from
+    # the reply (nbgrader adds its error) with the output that did arrive; the kernel is fine.
+    raise_on_iopub_timeout = Bool(False, help="Fail a cell whose output lags past iopub_timeout").tag(config=True)
     poll_interval = 0.25
+    sandboxed = False           # whether the last kernel started ran in the sandbox
+    sandbox_problem = None      # why not, when it did not
 
     def create_kernel_manager(self):
-        manager = super().create_kernel_manager()
+        manager = super().create_kernel_manager()   # IpcKernelMixin: self.kernel_folder
         spec = manager.kernel_spec
         if spec is not None and "course_lib.grading.limited_kernel" not in spec.argv:
-            spec.argv = [sys.executable, "-I", "-m", "course_lib.grading.limited_kernel",
-                         "--memory-mb", str(self.memory_mb), "--limit", self.memory_limit,
-                         "--parent-pid", str(os.getpid()), "--", *spec.argv]
-            if self.threads:
-                # Kernels graded side by side each start one math thread per core; the threads
-                # then fight over the cores. Share them out (an instructor's setting wins).
-                spec.env = {**{name: str(self.threads) for name in THREAD_VARIABLES if name not in os.environ},
-                            **(spec.env or {})}
+            bubblewrap, problem = sandboxing.resolve(self.sandbox, self.bwrap)
+            self.sandboxed, self.sandbox_problem = bubblewrap is not None, problem
+            launcher = [sys.executable, "-I", "-m", "course_lib.grading.limited_kernel",
+                        "--memory-mb", str(self.memory_mb), "--limit", self.memory_limit]
+            for name, value in (("fsize", self.file_mb * 2**20), ("nofile", self.open_files)):
+                if value:
+                    launcher += ["--rlimit", f"{name}={value}"]
+            kernel_env = {**self._thread_env(), **(spec.env or {})}
+            evidence = Path(self.evidence_file) if self.evidence_file else None
+            if evidence is not None:
+                evidence.parent.mkdir(parents=True, exist_ok=True)
+            if bubblewrap is not None:
+                if self.processes and bubblewrap.user_namespace:
+                    launcher += ["--rlimit", f"nproc={self.processes}"]
+                inside = f"{sandboxing.EVIDENCE_DIR}/{evidence.name}" if evidence else None
+                env = sandboxing.environment(kernel_env, str(Path(sys.executable).parent), inside)
+                spec.argv = sandboxing.command(
+                    bubblewrap, [*launcher, "--", *spec.argv], files=self._work_files(),
+                    channel=self.kernel_folder, evidence_dir=evidence.parent if evidence else None,
+                    env=env, tmpfs_mb=self.tmpfs_mb)
+                spec.env = {}
+                spec.interrupt_mode = "message"   # SIGINT to bwrap would not reach the kernel
+            else:
+                spec.argv = [*launcher, "--parent-pid", str(os.getpid()), "--", *spec.argv]
+                spec.env = {**kernel_env, **sandboxing.SAFE_PYTHON}
+                if evidence is not None:
+                    spec.env[RECORD_ENV] = str(evidence)
+        self._limit_messages(manager)
         return manager
+
+    def _thread_env(self) -> dict[str, str]:
+        """Kernels graded side by side each start one math thread per core; the threads then
+        fight over the cores. Share them out (an instructor's own setting wins)."""
+        env = {}
+        for name in THREAD_VARIABLES:
+            value = os.environ.get(name) or (str(self.threads) if self.threads else None)
+            if value:
+                env[name] = value
+        return env
+
+    def _work_files(self) -> list[Path]:
+        """What the sandbox's working folder shows: the graded notebook's folder, less other notebooks.
+
+        (nbgrader runs a notebook in its autograded folder: the submission's files and the
+        assignment's data files.) Links and hidden files are left out.
+        """
+        folder = Path((self.resources or {}).get("metadata", {}).get("path") or ".")
+        notebook = f"{(self.resources or {}).get('unique_key', '')}.ipynb"
+        files = []
+        for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+            if path.name.startswith(".") or path.is_symlink() or path.name == "__pycache__":
+                continue
+            if path.suffix == ".ipynb" and path.name != notebook:
+                continue
+            files.append(path)
+        return files
+
+    def _limit_messages(self, manager) -> None:
+        """Make ZeroMQ discard any kernel message over ``message_limit_mb`` on this kernel's client."""
+        import zmq
+
+        make_client = manager.client
+        limit = self.message_limit_mb * 2**20
+
+        def client(**kwargs):
+            kc = make_client(**kwargs)
+            if limit:
+                kc.context.setsockopt(zmq.MAXMSGSIZE, limit)   # default for the sockets it opens next
+            return kc
+
+        manager.client = client
+
+    def start_new_kernel(self, **kwargs):
+        # nbgrader sets NBGRADER_EXECUTION while it grades; a kernel must not see it (a
+        # submission could behave only when graded). The sandbox clears everything anyway.
+        kwargs["env"] = {k: v for k, v in os.environ.items() if not k.startswith("NBGRADER_")}
+        # what the kernel writes to its own stdout and stderr is not the instructor's terminal's business
+        kwargs.setdefault("stdout", subprocess.DEVNULL)
+        kwargs.setdefault("stderr", subprocess.DEVNULL)
+        super().start_new_kernel(**kwargs)
+        self.error_on_timeout = {
+            "ename": "CellTimeoutError",
+            "evalue": f"this cell ran longer than the {self.timeout} s limit per cell and was interrupted",
+            "traceback": [f"CellTimeoutError: this cell ran longer than the {self.timeout} s limit "
+                          f"per cell and was interrupted"],
+        }
+        self._kernel_pid = getattr(self.km.provisioner, "pid", None) if self.km is not None else None
+        if self._kernel_pid:
+            self._watchdog = threading.Thread(target=self._watch, args=(self._kernel_pid,), daemon=True,
+                                              name="dlcourse-kernel-watchdog")
+            self._watchdog.start()
 
     # ---- the watchdog
     def _stop_kernel(self, reason: str) -> None:
@@ -369,6 +497,10 @@ class LimitedExecute(CourseExecute):
                 self._stop_kernel(f"the notebook ran longer than its {self.notebook_timeout} s time limit; "
                                   f"the kernel was stopped")
                 return
+            if self.processes and len(tree) > self.processes:   # a fork bomb the rlimit does not stop
+                self._stop_kernel(f"the kernel started more than {self.processes} processes; "
+                                  f"the kernel was stopped")
+                return
             if limit_bytes:
                 rss = 0
                 for process in tree:
@@ -381,22 +513,9 @@ class LimitedExecute(CourseExecute):
                                       f"the {self.memory_mb} MB memory limit allows; the kernel was stopped")
                     return
 
-    def start_new_kernel(self, **kwargs):
-        super().start_new_kernel(**kwargs)
-        self.error_on_timeout = {
-            "ename": "CellTimeoutError",
-            "evalue": f"this cell ran longer than the {self.timeout} s limit per cell and was interrupted",
-            "traceback": [f"CellTimeoutError: this cell ran longer than the {self.timeout} s limit "
-                          f"per cell and was interrupted"],
-        }
-        self._kernel_pid = getattr(self.km.provisioner, "pid", None) if self.km is not None else None
-        if self._kernel_pid:
-            self._watchdog = threading.Thread(target=self._watch, args=(self._kernel_pid,), daemon=True,
-                                              name="dlcourse-kernel-watchdog")
-            self._watchdog.start()
-
     def start_new_kernel_client(self):
         kc = super().start_new_kernel_client()
+        _reconnect_when_dropped(kc, "iopub", self._outputs.lost)
         for channel in (kc.shell_channel, kc.iopub_channel):
             _poll_in_slices(channel)
         return kc
@@ -411,6 +530,7 @@ class LimitedExecute(CourseExecute):
         self._watchdog = None
         self._deadline = time.monotonic() + (self.notebook_timeout or 0)
         self._interrupted = False
+        self._outputs = OutputLimiter(self.output_limit, self.cell_output_limit)
         try:
             return super().preprocess(nb, resources, km)
         finally:
@@ -430,22 +550,47 @@ class LimitedExecute(CourseExecute):
                 cell.execution_count = None
             return cell, resources
         self._interrupted = False
+        self._outputs.start_cell()
+        self._idle = not (cell.cell_type == "code" and cell.source.strip())   # nbclient skips the others
+        unresponsive = ("the kernel did not respond after this cell was interrupted at the "
+                        f"{self.timeout} s cell time limit; the kernel was stopped")
         try:
-            return super().preprocess_cell(cell, resources, index)
+            cell, resources = super().preprocess_cell(cell, resources, index)
+            if not self._idle and self._interrupted:   # interrupted, and still busy
+                self._stop_in(cell, unresponsive)
+            elif not self._idle:   # the kernel replied, but its output stopped short of the end
+                self._outputs.lost()
+            return cell, resources
         except (DeadKernelError, CellTimeoutError) as error:
             if isinstance(error, CellTimeoutError) and not self._interrupted and self._killed_reason is None:
-                # The reply came but the output lagged past iopub_timeout (a flood of output):
-                # the kernel is fine, so keep what arrived and go on.
-                self.log.warning("output of cell %d arrived too slowly; kept what arrived", index)
+                # (raise_on_iopub_timeout configured) the output lagged: keep what arrived, go on
+                self._outputs.lost()
                 return cell, resources
             if isinstance(error, CellTimeoutError) and self._killed_reason is None:
-                reason = ("the kernel did not respond after this cell was interrupted at the "
-                          f"{self.timeout} s cell time limit; the kernel was stopped")
+                self._stop_in(cell, unresponsive)
             else:
-                reason = "the kernel died while running this cell (it crashed or ran out of memory)"
-            self._stop_kernel(reason)
-            cell.outputs = list(cell.get("outputs", [])) + [_error_output(KILLED, self._killed_reason)]
+                self._stop_in(cell, "the kernel died while running this cell (it crashed or ran out of memory)")
             return cell, resources
+        finally:
+            if cell.cell_type == "code":
+                self._outputs.finish_cell(cell.outputs)
+
+    def _stop_in(self, cell, reason: str) -> None:
+        """Stop the kernel while ``cell`` runs; the cell gets a ``KernelKilled`` error saying why."""
+        self._stop_kernel(reason)
+        cell.outputs = list(cell.get("outputs", [])) + [_error_output(KILLED, self._killed_reason)]
+
+    def process_message(self, msg, cell, cell_index):
+        if msg["msg_type"] not in OUTPUT_MESSAGES:
+            if msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
+                self._idle = True
+            return super().process_message(msg, cell, cell_index)
+        captured = self.output_hook_stack[msg["parent_header"].get("msg_id")]   # a widget's Output
+        if self._outputs.absorb(msg, cell.outputs, not (captured or self.clear_before_next_output)):
+            return None
+        output = super().process_message(msg, cell, cell_index)
+        self._outputs.created(output)
+        return output
 
     async def _async_handle_timeout(self, timeout, cell=None):
         self._interrupted = True   # the cell hit its time limit and the kernel is being interrupted
@@ -482,6 +627,46 @@ def _poll_in_slices(channel) -> None:
     channel.get_msg = get_msg
 
 
+def _reconnect_when_dropped(kc, name: str, on_drop) -> None:
+    """Reconnect channel ``name`` of client ``kc`` when ZeroMQ drops its connection.
+
+    A message over ``MAXMSGSIZE`` makes ZeroMQ close the connection it came on, and it does
+    not reconnect by itself: every later output of the notebook would be lost. A monitor
+    reports the disconnection; the next wait for a message reconnects and calls
+    ``on_drop()`` (messages sent in between are lost).
+    """
+    import zmq
+
+    channel = getattr(kc, f"{name}_channel")
+    socket, url = channel.socket, kc._make_url(name)
+    address = f"inproc://dlcourse-monitor-{id(socket)}"
+    socket.monitor(address, zmq.EVENT_DISCONNECTED)
+    events = zmq.Context.shadow(socket.context.underlying).socket(zmq.PAIR)   # a plain, blocking view
+    events.connect(address)
+    wait = channel.get_msg
+
+    async def get_msg(timeout: float | None = None):
+        try:
+            return await wait(timeout=timeout)
+        finally:
+            if events.poll(0):
+                while events.poll(0):
+                    events.recv_multipart()
+                socket.disconnect(url)
+                socket.connect(url)
+                on_drop()
+
+    channel.get_msg = get_msg
+    stop_channels = kc.stop_channels
+
+    def stop():   # the client's context waits for every socket on it to close
+        socket.disable_monitor()
+        events.close(linger=0)
+        stop_channels()
+
+    kc.stop_channels = stop
+
+
 def limited(executor: type) -> type:
     """``executor`` (an nbgrader ``Execute`` subclass) with :class:`LimitedExecute`'s limits.
 
@@ -501,7 +686,7 @@ def _error_output(ename: str, evalue: str) -> nbformat.NotebookNode:
 
 
 def limit_notes(notebook, name: str, limits: Limits) -> list[str]:
-    """One line per limit a graded notebook hit, read from its cells' error outputs."""
+    """One line per limit a graded notebook hit, read from its cells' error outputs and output notes."""
     notes = []
     for index, cell in enumerate(notebook.cells):
         label = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {index + 1}"
@@ -515,6 +700,9 @@ def limit_notes(notebook, name: str, limits: Limits) -> list[str]:
                 notes.append(f"{name}.ipynb: in '{label}': {output.get('evalue')}; later cells did not run")
             elif "MemoryError" in ename:
                 notes.append(f"{name}.ipynb: '{label}' ran out of memory (limit {limits.memory_mb} MB per kernel)")
+        if any(o.get("output_type") == "stream" and str(o.get("text", "")).startswith(NOTE_PREFIX)
+               for o in cell.get("outputs", [])):
+            notes.append(f"{name}.ipynb: '{label}' printed more output than the grader keeps; the rest was dropped")
     return notes
 
 
@@ -560,6 +748,16 @@ def apply_limits(config: Config, limits: Limits) -> None:
     config.LimitedExecute.memory_limit = limits.memory_limit
     config.LimitedExecute.notebook_timeout = limits.notebook_timeout_s
     config.LimitedExecute.threads = limits.threads or _threads_per_kernel()
+    if limits.sandbox:
+        config.LimitedExecute.sandbox = limits.sandbox
+    elif "sandbox" not in config.LimitedExecute:
+        config.LimitedExecute.sandbox = "auto"   # grading sandboxes wherever it can
+
+
+def sandbox_setting(config: Config) -> tuple[str, str]:
+    """``(mode, bwrap)``: how this configuration (after :func:`apply_limits`) sandboxes kernels."""
+    section = config.LimitedExecute
+    return section.get("sandbox", "auto"), section.get("bwrap", LimitedExecute.bwrap.default_value)
 
 
 def _threads_per_kernel() -> int:
@@ -670,6 +868,9 @@ def _grade_in(scratch: Path, common: CommonPayload, submission: SubmissionPayloa
     config = course_config(scratch, common.config_text, common.limits)
     coursedir = CourseDirectory(config=config)
     api = NbGraderAPI(coursedir=coursedir, config=config)
+    if gradable and not _sandbox_or_note(config, result):
+        return
+    tests = grade_cell_sources(coursedir.db_url, assignment, list(gradable))   # before any student code runs
     try:
         result.timestamp = coursedir.get_existing_timestamp(str(submitted))
     except Exception:   # an unreadable timestamp.txt: grade it as nbgrader would without one
@@ -679,6 +880,8 @@ def _grade_in(scratch: Path, common: CommonPayload, submission: SubmissionPayloa
         if name not in gradable:
             continue
         coursedir.notebook_id = name
+        evidence = scratch / "evidence" / name / "calls.jsonl"   # the kernel's record, for the re-check
+        config.LimitedExecute.evidence_file = str(evidence)
         outcome = api.autograde(assignment, student, force=True, create=True)
         path = autograded / f"{name}.ipynb"
         if not outcome.get("success") or not path.is_file():
@@ -687,8 +890,10 @@ def _grade_in(scratch: Path, common: CommonPayload, submission: SubmissionPayloa
             result.notes.append(f"{name}.ipynb: grader error: {error[-1] if error else 'unknown'}")
             continue
         text = path.read_text(encoding="utf-8")
-        result.notebooks[name] = text
         graded = nbformat.reads(text, as_version=4)
+        notes, changed = recheck(graded, tests[name], evidence)
+        result.notes += [f"{name}.ipynb: {note}" for note in notes]
+        result.notebooks[name] = nbformat.writes(graded) if changed else text
         present = {c.metadata.get("nbgrader", {}).get("grade_id") for c in graded.cells}
         deleted = [cell for cell in common.test_cells.get(name, []) if cell not in present]
         if deleted:
@@ -703,6 +908,61 @@ def _grade_in(scratch: Path, common: CommonPayload, submission: SubmissionPayloa
     for rel in sorted(wanted):
         if (autograded / rel).is_file():
             result.files[rel] = (autograded / rel).read_bytes()
+
+
+def _sandbox_or_note(config: Config, result: GradeResult) -> bool:
+    """Whether to grade: add the report's note when kernels will run unsandboxed; refuse
+    (status failed) when the sandbox is required but cannot start here."""
+    mode, bwrap = sandbox_setting(config)
+    try:
+        _, problem = sandboxing.resolve(mode, bwrap)
+    except sandboxing.SandboxUnavailable as error:
+        result.worsen("failed")
+        result.notes.append(f"not graded: the sandbox is required but cannot start on {socket.gethostname()} "
+                            f"({error})")
+        return False
+    if problem:
+        result.notes.append(sandboxing.unsandboxed_note(problem))
+    return True
+
+
+def grade_cell_sources(db_url: str, assignment: str, notebooks: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """``{notebook: [(grade_id, source), ...]}``: the autograded test cells as the gradebook stores them.
+
+    Never read from a submitted notebook, so an edited, deleted or forged test cell does
+    not change what the trusted re-check runs.
+    """
+    from nbgrader.api import Gradebook
+
+    found = {}
+    with Gradebook(db_url) as gradebook:
+        for name in notebooks:
+            notebook = gradebook.find_notebook(name, assignment)
+            answers = {cell.name for cell in notebook.solution_cells}
+            sources = {cell.name: cell.source for cell in notebook.source_cells}
+            found[name] = [(cell.name, sources.get(cell.name) or "") for cell in notebook.grade_cells
+                           if cell.cell_type == "code" and cell.name not in answers]
+    return found
+
+
+def recheck(notebook, tests: list[tuple[str, str]], evidence: Path) -> tuple[list[str], bool]:
+    """Score ``tests`` again outside the kernel from the recorded ``evidence``.
+
+    Changes the outputs of each re-checked grade cell whose verdict differs from the
+    kernel's (see :func:`course_lib.grading.trusted.apply_verdicts`), so the parent's
+    ``SaveAutoGrades`` scores the trusted verdict. Cells whose checks cannot be re-run keep
+    the kernel's verdict, and a note says which. Returns the report's notes and whether
+    ``notebook`` changed.
+    """
+    from . import trusted
+
+    found = trusted.verdicts(tests, evidence)
+    notes = trusted.apply_verdicts(notebook, found)
+    changed = bool(notes)
+    kept = [grade_id for grade_id, verdict in found.items() if not verdict.replayed]
+    if kept:
+        notes.append(f"scored inside the kernel only (checks the grader cannot re-run): {', '.join(kept)}")
+    return notes, changed
 
 
 def warm_up() -> None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sys
 import tempfile
+import weakref
 from pathlib import Path
 
 CPU_KERNEL = "dlcourse-cpu"
@@ -82,12 +84,21 @@ class IpcKernelMixin:
     """For nbclient clients: start kernels on Unix sockets in a private folder, not TCP ports.
 
     Kernels launched at the same moment race for TCP ports ("Address already in use");
-    sockets in a fresh folder cannot collide, and nothing listens on the network.
+    sockets in a fresh folder cannot collide, and nothing listens on the network. The
+    connection file lies in the same folder (:attr:`kernel_folder`), so a sandbox that
+    binds only that folder gives the kernel everything it needs to connect (TCP on
+    loopback could not cross a sandbox's own network namespace). The folder is removed
+    when the kernel manager goes.
     """
+
+    kernel_folder: Path | None = None
 
     def create_kernel_manager(self):
         manager = super().create_kernel_manager()
-        folder = tempfile.mkdtemp(prefix="dlcourse-kernel-")
+        folder = Path(tempfile.mkdtemp(prefix="dlcourse-kernel-"))
         manager.transport = "ipc"
-        manager.ip = str(Path(folder) / "kernel")
+        manager.ip = str(folder / "kernel")
+        manager.connection_file = str(folder / "kernel.json")
+        weakref.finalize(manager, shutil.rmtree, folder, True)
+        self.kernel_folder = folder
         return manager

@@ -1,10 +1,18 @@
-"""Start a Jupyter kernel under a memory limit: ``python -I -m course_lib.grading.limited_kernel
---memory-mb N [--limit data|as] [--parent-pid PID] -- <kernel argv>``.
+"""Start a Jupyter kernel under resource limits: ``python -I -m course_lib.grading.limited_kernel
+--memory-mb N [--limit data|as] [--rlimit NAME=N ...] [--parent-pid PID] -- <kernel argv>``.
 
 The grader rewrites a kernel spec's ``argv`` to go through this launcher (see
-:class:`course_lib.grading.grade_worker.LimitedExecute`). It sets the limit with
-``setrlimit`` and then ``exec``\\ s the kernel, so the kernel keeps the launcher's process
-id and the limit, and student code cannot raise it (soft limit = hard limit).
+:class:`course_lib.grading.grade_worker.LimitedExecute`); in the sandbox the launcher runs
+inside it (:mod:`course_lib.grading.sandbox`). It sets the limits with ``setrlimit`` and
+then ``exec``\\ s the kernel, so the kernel keeps the launcher's process id and the limits,
+and student code cannot raise them (soft limit = hard limit). Core dumps are always off.
+
+``--rlimit NAME=N`` sets one more limit: ``nproc`` (processes and threads: a fork bomb
+gets ``BlockingIOError``), ``fsize`` (bytes in any one file the kernel writes: Python gets
+``OSError: File too large``), ``nofile`` (open file descriptors). Linux counts ``nproc``
+per user, and not at all for processes whose user is root outside every namespace: the
+grader passes it only in the sandbox's own user namespace, where that user is the sandbox
+alone, and its watchdog counts the kernel's processes as well.
 
 ``--limit data`` (the default) caps ``RLIMIT_DATA``, the private writable memory a process
 has asked for; ``--limit as`` caps ``RLIMIT_AS``, its whole address space. TensorFlow and
@@ -28,6 +36,7 @@ import signal
 import sys
 
 LIMITS = {"data": resource.RLIMIT_DATA, "as": resource.RLIMIT_AS}
+RLIMITS = {"nproc": resource.RLIMIT_NPROC, "fsize": resource.RLIMIT_FSIZE, "nofile": resource.RLIMIT_NOFILE}
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -47,7 +56,7 @@ def _die_with_parent(parent_pid: int) -> None:
 def parse(argv: list[str]) -> tuple[int, str, int | None, list[str]]:
     """``(memory_mb, limit, parent_pid, kernel_argv)`` from this launcher's arguments."""
     if "--" not in argv:
-        raise SystemExit("usage: limited_kernel --memory-mb N [--limit data|as] [--parent-pid PID] -- KERNEL ARGV")
+        raise SystemExit("usage: limited_kernel --memory-mb N [--limit data|as] [--rlimit NAME=N] [--parent-pid PID] -- KERNEL ARGV")
     split = argv.index("--")
     options, kernel_argv = argv[:split], argv[split + 1:]
     memory_mb, limit, parent_pid = 0, "data", None
@@ -71,16 +80,43 @@ def parse(argv: list[str]) -> tuple[int, str, int | None, list[str]]:
     return memory_mb, limit, parent_pid, kernel_argv
 
 
+def take_rlimits(argv: list[str]) -> tuple[dict[str, int], list[str]]:
+    """``({name: value}, the other arguments)``: the ``--rlimit NAME=N`` options before ``--``."""
+    split = argv.index("--") if "--" in argv else len(argv)
+    rlimits, rest, index = {}, [], 0
+    while index < split:
+        if argv[index] == "--rlimit":
+            name, _, value = (argv[index + 1] if index + 1 < split else "").partition("=")
+            if name not in RLIMITS or not value.isdigit():
+                raise SystemExit(f"limited_kernel: --rlimit needs NAME=N with NAME one of {sorted(RLIMITS)}")
+            rlimits[name] = int(value)
+            index += 2
+        else:
+            rest.append(argv[index])
+            index += 1
+    return rlimits, rest + argv[split:]
+
+
+def _lower(which: int, value: int, what: str) -> None:
+    """Set soft = hard = ``value``, never above the hard limit already in place."""
+    _, hard = resource.getrlimit(which)
+    cap = value if hard == resource.RLIM_INFINITY else min(value, hard)
+    try:
+        resource.setrlimit(which, (cap, cap))
+    except (ValueError, OSError) as error:
+        print(f"limited_kernel: could not set the {what} limit: {error}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> None:
-    memory_mb, limit, parent_pid, kernel_argv = parse(sys.argv[1:] if argv is None else argv)
+    rlimits, argv = take_rlimits(sys.argv[1:] if argv is None else argv)
+    memory_mb, limit, parent_pid, kernel_argv = parse(argv)
     if parent_pid:
         _die_with_parent(parent_pid)
     if memory_mb > 0:
-        cap = memory_mb * 1024 * 1024
-        try:
-            resource.setrlimit(LIMITS[limit], (cap, cap))
-        except (ValueError, OSError) as error:   # a hard limit already lower: keep it
-            print(f"limited_kernel: could not set the memory limit: {error}", file=sys.stderr)
+        _lower(LIMITS[limit], memory_mb * 1024 * 1024, "memory")
+    for name, value in rlimits.items():
+        _lower(RLIMITS[name], value, name)
+    _lower(resource.RLIMIT_CORE, 0, "core dump")
     # glibc reserves 64 MB of address space per thread arena; two arenas are plenty for a kernel
     os.environ.setdefault("MALLOC_ARENA_MAX", "2")
     os.execvp(kernel_argv[0], kernel_argv)
