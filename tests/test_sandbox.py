@@ -109,7 +109,8 @@ def _with_cells(solution: Path, target: Path, extra: list[str] = (), replace: di
 
 def _outputs(course: Path, student: str) -> list[str]:
     notebook = nbformat.read(course / "autograded" / student / UNIT / NB, 4)
-    return [str(output.get("text", "")) for cell in notebook.cells for output in cell.get("outputs", [])]
+    return [str(output.get("text") or output.get("data", {}).get("text/plain", ""))   # streams, and the grader's notes
+            for cell in notebook.cells for output in cell.get("outputs", [])]
 
 
 def _marked_processes(marker: str) -> list[psutil.Process]:
@@ -322,10 +323,10 @@ def test_output_limiter_merges_cuts_and_keeps_errors():
     feed(_message("display_data", {"data": {"text/plain": "p" * 60}, "metadata": {}}))   # past the budget
     feed(_message("error", {"ename": "AssertionError", "evalue": "e" * 500, "traceback": ["t" * 300]}))
     limiter.finish_cell(outputs)
-    assert [o.output_type for o in outputs] == ["stream", "stream", "display_data", "error", "stream"]
+    assert [o.output_type for o in outputs] == ["stream", "stream", "display_data", "error", "display_data"]
     assert outputs[0].text.startswith("0\n1\n2\n") and len(outputs[0].text) == 100
     assert outputs[1].text == "z" * 100
     assert outputs[2].data["text/plain"].startswith(NOTE_PREFIX)                  # a placeholder, not the data
     assert outputs[3].ename == "AssertionError" and len(outputs[3].evalue) == 100   # kept, so the check fails
-    assert outputs[4].text.startswith(NOTE_PREFIX) and str(1000 * 3) not in outputs[4].text
+    assert outputs[4].data["text/plain"].startswith(NOTE_PREFIX) and str(1000 * 3) not in outputs[4].data["text/plain"]
     assert limiter.kept == 0 and limiter.dropped == 0   # ready for the next cell

@@ -118,3 +118,26 @@ def test_data_round_trip_is_exact():
     assert back[1:3] == (1.5, [0.1, None]) and back[3] == {"a": 3}
     with pytest.raises(evidence.NotRecordable):
         evidence.to_data(object())
+
+
+@pytest.mark.parametrize("junk", [
+    "[" * 100_000 + "\n",                                                     # deeper than the parser goes
+    "[" * 100 + "]" * 100 + "\n",                                             # valid JSON, nested too deeply
+    "x" * (evidence.MAX_RECORD_BYTES + 1),                                    # larger than the grader reads
+])
+def test_a_hostile_record_fails_every_replayable_cell_without_crashing(course, tmp_path, junk):
+    cells = grade_cells(course)
+    record = tmp_path / "evidence.jsonl"
+    record.write_text(json.dumps({"key": "0" * 64, "value": 1.0}) + "\n" + junk)
+    found = trusted.verdicts(cells + [("by_hand", "assert predict(1) == 2")], record)
+    assert not found["by_hand"].replayed                     # not replayable: keeps the kernel's verdict
+    replayable = [found[grade_id] for grade_id, _ in cells]
+    assert replayable and all(v.replayed and not v.passed for v in replayable)
+    assert all(v.message.startswith("the record of your results could not be read") for v in replayable)
+
+
+def test_a_record_within_the_bounds_is_read(tmp_path):
+    record = tmp_path / "evidence.jsonl"
+    nested = "[" * (evidence.MAX_DEPTH - 1) + "]" * (evidence.MAX_DEPTH - 1)   # the line's dict is one more
+    record.write_bytes(b"\xff\xfe not UTF-8\n" + f'{{"key": "k", "value": {nested}}}\n'.encode())
+    assert list(evidence.Replayer.from_file(record).outcomes) == ["k"]

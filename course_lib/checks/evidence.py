@@ -37,10 +37,18 @@ from typing import Any
 import numpy as np
 
 RECORD_ENV = "DLCOURSE_EVIDENCE_FILE"
+# Bounds on a record the grader reads back. Honest records hold a few results per check
+# (arrays as lists: a few dimensions deep); only a notebook writing the file itself passes these.
+MAX_RECORD_BYTES = 64 * 2**20
+MAX_DEPTH = 64
 
 
 class NotRecordable(TypeError):
     """A value that cannot travel as plain data (a model, a file handle, ...)."""
+
+
+class UnreadableRecord(Exception):
+    """The record as a whole cannot be trusted (too large, nested too deeply): no call is answered."""
 
 
 class ReplayMiss(Exception):
@@ -151,16 +159,30 @@ class Replayer:
 
     @classmethod
     def from_file(cls, path) -> "Replayer":
-        lines = []
+        """The record at ``path`` (none: an empty one); a line that is not JSON is not evidence.
+
+        Raises :class:`UnreadableRecord` for a record over :data:`MAX_RECORD_BYTES` or with a
+        line nested deeper than :data:`MAX_DEPTH`: the grader must not parse, hold or recurse
+        through whatever a hostile notebook wrote there.
+        """
         try:
-            with open(path, encoding="utf-8") as handle:
-                for raw in handle:
-                    try:
-                        lines.append(json.loads(raw))
-                    except ValueError:
-                        continue          # a damaged line is simply not evidence
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_RECORD_BYTES + 1)
         except OSError:
-            pass
+            return cls([])
+        if len(data) > MAX_RECORD_BYTES:
+            raise UnreadableRecord(f"it is larger than {MAX_RECORD_BYTES // 2**20} MB")
+        lines = []
+        for raw in data.splitlines():
+            try:
+                line = json.loads(raw)
+            except ValueError:            # not JSON, or not UTF-8
+                continue                  # a damaged line is simply not evidence
+            except RecursionError:
+                raise UnreadableRecord(f"a line is nested more than {MAX_DEPTH} levels deep") from None
+            if _depth(line) > MAX_DEPTH:
+                raise UnreadableRecord(f"a line is nested more than {MAX_DEPTH} levels deep")
+            lines.append(line)
         return cls(lines)
 
     def outcome(self, key: str) -> dict:
@@ -170,6 +192,22 @@ class Replayer:
         if index >= len(recorded):
             raise ReplayMiss(key)
         return recorded[index]
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and dicts nest in ``value``, counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            value = value.values()
+        elif not isinstance(value, list):
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            break
+        stack.extend((item, depth + 1) for item in value if isinstance(item, (list, dict)))
+    return deepest
 
 
 _recorder: Recorder | None = Recorder(os.environ[RECORD_ENV]) if os.environ.get(RECORD_ENV) else None

@@ -64,7 +64,8 @@ from traitlets.config.loader import PyFileConfigLoader  # noqa: E402
 from . import nbconfig  # noqa: E402
 from . import sandbox as sandboxing  # noqa: E402
 from ..checks.evidence import RECORD_ENV  # noqa: E402
-from .outputs import NOTE_PREFIX, OUTPUT_MESSAGES, OutputLimiter  # noqa: E402
+from .outputs import MISSING, OUTPUT_MESSAGES, OutputLimiter, note_text  # noqa: E402
+from . import structure  # noqa: E402
 from .preprocessors import CourseExecute  # noqa: E402
 
 CELL_TIMEOUT_S = nbconfig.CELL_TIMEOUT_S
@@ -208,8 +209,10 @@ def repair_duplicates(notebook: dict) -> list[str]:
     return changes
 
 
-def check_notebook(data: bytes, filename: str) -> tuple[nbformat.NotebookNode | None, list[str], str | None]:
-    """Validate one submitted notebook file.
+def check_notebook(data: bytes, filename: str, cells: list[structure.Cell] | None = None
+                   ) -> tuple[nbformat.NotebookNode | None, list[str], str | None]:
+    """Validate one submitted notebook file; with the assignment's ``cells`` (from the
+    gradebook), also restore its nbgrader metadata and missing test cells.
 
     Returns ``(notebook, notes, problem)``: ``problem`` is one line saying why the
     notebook cannot be graded (and ``notebook`` is None), or None when it can; ``notes``
@@ -236,7 +239,10 @@ def check_notebook(data: bytes, filename: str) -> tuple[nbformat.NotebookNode | 
             if isinstance(cell, dict) and not cell.get("id"):
                 cell["id"] = _unique_id(f"cell-{index}", used)
                 used.add(cell["id"])
-    notes = repair_duplicates(content)
+    notes = structure.restore_metadata(content, cells) if cells is not None else []
+    notes += repair_duplicates(content)
+    if cells is not None:
+        notes += structure.restore_tests(content, cells)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -255,12 +261,28 @@ def check_notebook(data: bytes, filename: str) -> tuple[nbformat.NotebookNode | 
     return notebook, notes, None
 
 
-def validate_submission(files: dict[str, bytes], expected: list[str]) -> tuple[dict[str, nbformat.NotebookNode], dict[str, str], list[str]]:
+CODE_SUFFIXES = (".py", ".pyc", ".pth", ".so", ".pyd")
+
+
+def is_code(rel: str, files: dict[str, bytes]) -> bool:
+    """Whether a submitted file is importable Python: a module, an extension, a path hook,
+    or anything inside a folder that is a package."""
+    parts = Path(rel).parts
+    if rel.endswith(CODE_SUFFIXES):
+        return True
+    return any("/".join(parts[:depth] + ("__init__.py",)) in files for depth in range(1, len(parts)))
+
+
+def validate_submission(files: dict[str, bytes], expected: list[str],
+                        cells: dict[str, list[structure.Cell]] | None = None,
+                        ) -> tuple[dict[str, nbformat.NotebookNode], dict[str, str], list[str]]:
     """Split a submission into gradable notebooks, problems and notes.
 
     Returns ``(gradable, problems, notes)``: ``gradable`` maps notebook name to a (repaired)
     notebook; ``problems`` maps each expected notebook that cannot be graded to one line
     saying why; ``notes`` lists repairs and files that are not part of the assignment.
+    ``cells`` (``{notebook: assignment cells}``) turns on the structure repairs of
+    :mod:`course_lib.grading.structure`.
     """
     submitted = {Path(rel).stem: rel for rel in files if rel.endswith(".ipynb") and "/" not in rel}
     unexpected = sorted(rel for rel in files if rel.endswith(".ipynb")
@@ -275,7 +297,8 @@ def validate_submission(files: dict[str, bytes], expected: list[str]) -> tuple[d
             else:
                 problems[name] = f"{filename} is missing from the submission"
             continue
-        notebook, repairs, problem = check_notebook(files[submitted[name]], filename)
+        notebook, repairs, problem = check_notebook(files[submitted[name]], filename,
+                                                    None if cells is None else cells.get(name))
         if problem:
             problems[name] = problem
         else:
@@ -573,7 +596,7 @@ class LimitedExecute(CourseExecute):
             return cell, resources
         finally:
             if cell.cell_type == "code":
-                self._outputs.finish_cell(cell.outputs)
+                self._outputs.finish_cell(cell.outputs, kernel_stopped=self._killed_reason is not None)
 
     def _stop_in(self, cell, reason: str) -> None:
         """Stop the kernel while ``cell`` runs; the cell gets a ``KernelKilled`` error saying why."""
@@ -700,9 +723,12 @@ def limit_notes(notebook, name: str, limits: Limits) -> list[str]:
                 notes.append(f"{name}.ipynb: in '{label}': {output.get('evalue')}; later cells did not run")
             elif "MemoryError" in ename:
                 notes.append(f"{name}.ipynb: '{label}' ran out of memory (limit {limits.memory_mb} MB per kernel)")
-        if any(o.get("output_type") == "stream" and str(o.get("text", "")).startswith(NOTE_PREFIX)
-               for o in cell.get("outputs", [])):
+        found = [text for text in map(note_text, cell.get("outputs", [])) if text is not None]
+        if any(not text.startswith(MISSING) for text in found):
             notes.append(f"{name}.ipynb: '{label}' printed more output than the grader keeps; the rest was dropped")
+        if any(text.startswith(MISSING) for text in found):
+            notes.append(f"{name}.ipynb: some of the output of '{label}' did not reach the grader (too much "
+                         f"output, or one output larger than the grader reads)")
     return notes
 
 
@@ -850,15 +876,21 @@ def _grade_in(scratch: Path, common: CommonPayload, submission: SubmissionPayloa
         (source / rel).write_bytes(data)
 
     files = submission.read_files(common.ignore)
-    gradable, problems, notes = validate_submission(files, common.notebooks)
+    cells = structure.assignment_cells(scratch / "gradebook.db", assignment, common.notebooks)
+    gradable, problems, notes = validate_submission(files, common.notebooks, cells)
     result.notes += [problems[name] for name in common.notebooks if name in problems] + notes
     if problems:
         result.worsen("invalid")
 
     submitted = scratch / "submitted" / student / assignment
     submitted.mkdir(parents=True)
+    code = sorted(rel for rel in files if is_code(rel, files) and rel not in common.source_files)
+    if code:
+        result.notes.append(f"not copied to the grading folder: {', '.join(code)} (Python code beside the "
+                            f"notebook could stand in for the course's modules; only the notebook and data "
+                            f"files are graded)")
     for rel, data in files.items():
-        if rel.endswith(".ipynb") and "/" not in rel:
+        if (rel.endswith(".ipynb") and "/" not in rel) or rel in code:
             continue   # notebooks: only the validated ones, written below
         (submitted / rel).parent.mkdir(parents=True, exist_ok=True)
         (submitted / rel).write_bytes(data)

@@ -12,7 +12,9 @@ before nbclient turns a message into an output:
 * per cell: once a cell's kept outputs reach ``per_cell`` characters, further stream and
   display output is dropped; error outputs are always kept (cut to ``per_output``), so a
   check that fails still fails;
-* whatever was dropped, one note output at the end of the cell says how much.
+* whatever was dropped, one note output at the end of the cell says how much. Notes are
+  display outputs, not stream text: nbgrader's own ``LimitOutput`` (1000 lines per cell)
+  drops every stream output past its line limit, which would take the note with it.
 
 A single message larger than the executor's message limit never reaches Python at all:
 ZeroMQ discards it (``MAXMSGSIZE`` on the grader's sockets).
@@ -25,6 +27,7 @@ import json
 from nbformat.v4 import new_output
 
 NOTE_PREFIX = "[output limit] "
+MISSING = "some of this cell's output did not reach the grader"
 OUTPUT_MESSAGES = ("stream", "display_data", "execute_result", "update_display_data", "error")
 
 
@@ -121,15 +124,29 @@ class OutputLimiter:
         """Some of this cell's output never arrived (too much too fast, or one message too large)."""
         self.missing = True
 
-    def finish_cell(self, outputs: list) -> None:
-        """Join merged stream text and add the note about what was dropped."""
+    def finish_cell(self, outputs: list, kernel_stopped: bool = False) -> None:
+        """Join merged stream text and add the notes about what was dropped or lost.
+
+        ``kernel_stopped``: the kernel died or was stopped in this cell; its connection then
+        drops, which loses no output worth a note.
+        """
         self.finish_stream()
         if self.dropped:
-            outputs.append(new_output("stream", name="stdout", text=(
-                f"{NOTE_PREFIX}{self.dropped} characters of this cell's output were not kept "
-                f"(the grader keeps {self.per_output} per output and {self.per_cell} per cell)\n")))
-        if self.missing:
-            outputs.append(new_output("stream", name="stdout", text=(
-                f"{NOTE_PREFIX}some of this cell's output did not reach the grader (too much output, "
-                f"or one output larger than the grader reads)\n")))
+            outputs.append(_note(f"{self.dropped} characters of this cell's output were not kept "
+                                 f"(the grader keeps {self.per_output} per output and {self.per_cell} per cell)"))
+        if self.missing and not kernel_stopped:
+            outputs.append(_note(f"{MISSING} (too much output, or one output larger than the grader reads)"))
         self.start_cell()
+
+
+def _note(text: str):
+    return new_output("display_data", data={"text/plain": NOTE_PREFIX + text})
+
+
+def note_text(output) -> str | None:
+    """The text of a note this module left in a cell (after ``NOTE_PREFIX``), else None."""
+    if output.get("output_type") not in ("display_data", "execute_result"):   # (a display cut by absorb)
+        return None
+    text = (output.get("data") or {}).get("text/plain", "")
+    text = "".join(text) if isinstance(text, list) else str(text)
+    return text[len(NOTE_PREFIX):] if text.startswith(NOTE_PREFIX) else None

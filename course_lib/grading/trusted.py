@@ -99,8 +99,16 @@ def is_replayable(source: str) -> bool:
 
 
 def verdicts(grade_cells: list[tuple[str, str]], evidence_file) -> dict[str, Verdict]:
-    """Re-run each ``(grade_id, source)`` grade cell against the record in ``evidence_file``."""
-    replayer = evidence.Replayer.from_file(evidence_file)
+    """Re-run each ``(grade_id, source)`` grade cell against the record in ``evidence_file``.
+
+    A record that cannot be read as a whole fails every replayable cell, with a note saying so.
+    """
+    try:
+        replayer = evidence.Replayer.from_file(evidence_file)
+    except evidence.UnreadableRecord as problem:
+        message = f"the record of your results could not be read ({problem}); the check cannot confirm them."
+        return {grade_id: Verdict(grade_id, True, False, message) if is_replayable(source)
+                else Verdict(grade_id, replayed=False) for grade_id, source in grade_cells}
     results = {}
     token = evidence.replayer.set(replayer)
     try:
