@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import nbformat
@@ -278,6 +279,11 @@ def test_sandbox_command_binds_no_course_home_or_scratch(tmp_path):
     assert env["PYTHONSAFEPATH"] == "1" and env["HOME"] == sandbox.WORKDIR and env["OMP_NUM_THREADS"] == "1"
     assert not any(name.startswith("NBGRADER") for name in env)
     assert argv[argv.index("--") + 1:] == ["python", "-m", "ipykernel_launcher"]
+    # every bind comes after the private /tmp, so a venv or checkout under /tmp stays visible
+    tmpfs = argv.index("/tmp", argv.index("--tmpfs"))
+    first_python_bind = min(i for i, arg in enumerate(argv) if arg == "--ro-bind"
+                            and any(argv[i + 1] == str(f) for f in sandbox.python_folders(sys.executable)))
+    assert tmpfs < first_python_bind
 
 
 def test_resolve_modes(tmp_path):

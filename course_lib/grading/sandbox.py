@@ -174,10 +174,11 @@ def command(bwrap: Bubblewrap, kernel_argv: list[str], *, files: list[Path], cha
         args += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY), "--disable-userns"]
     args += ["--cap-drop", "ALL"]
     args += _system_arguments()
-    for folder in python_folders(kernel_argv[0]):
-        args += ["--ro-bind", str(folder), str(folder)]
+    # the private /tmp first: a venv or course under /tmp (a CI checkout) is bound on top of it
     args += ["--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", "/dev/shm",
              "--size", size, "--tmpfs", WORKDIR]
+    for folder in python_folders(kernel_argv[0]):
+        args += ["--ro-bind", str(folder), str(folder)]
     for path in matplotlib_font_cache():
         args += ["--ro-bind", str(path), f"{MPLCONFIGDIR}/{path.name}"]
     for path in files:
