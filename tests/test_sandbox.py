@@ -193,7 +193,9 @@ def test_the_kernel_is_not_root_has_no_network_and_a_clean_environment(graded):
 @needs_sandbox
 def test_a_local_numpy_does_not_shadow_numpy_and_writes_stay_inside(graded):
     report = graded["report"]
-    assert "site-packages" in report["numpy"] and "numpy.py" in report["workdir"]
+    # the numpy.py handed in beside the notebook is not even copied to the grading folder
+    assert "site-packages" in report["numpy"] and "numpy.py" not in report["workdir"]
+    assert "not copied to the grading folder: numpy.py" in graded["rows"]["probe"]["notes"]
     writes = report["writes"]
     assert writes.pop("/home/student/mine.txt") == writes.pop("/tmp/mine.txt") == "written"
     assert writes and all(result != "written" for result in writes.values()), writes
