@@ -62,23 +62,10 @@ def check(notebook):
 
     Exits 1 when any check fails (nbgrader validate always exits 0).
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
-
-    from .grading.selfcheck import check as run_check
+    from .grading.selfcheck import check_with_table
 
     console = _console()
-    with Progress(TextColumn("running {task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True) as bar:
-        task = bar.add_task(notebook.name, total=None)
-        results = run_check(notebook, progress=lambda done, total: bar.update(task, completed=done, total=total))
-    table = Table(title=f"Self-check of {notebook.name}")
-    for column in ("exercise", "result", "points", "first line of the failure"):
-        table.add_column(column)
-    for r in results:
-        table.add_row(r.grade_id, "[green]passed[/]" if r.passed else "[red]failed[/]",
-                      f"{r.points:g} / {r.max_points:g}", r.message)
-    console.print(table)
+    results = check_with_table(console, notebook)
     earned, total = sum(r.points for r in results), sum(r.max_points for r in results)
     failed = [r for r in results if not r.passed]
     console.print(f"{earned:g} of {total:g} points from the visible checks."

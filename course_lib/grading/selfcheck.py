@@ -96,3 +96,23 @@ def check(path: Path, progress=None) -> list[ExerciseResult]:
     if not path.is_file():
         raise CourseError(f"{path}: no such notebook")
     return score_cells(execute(path, progress=progress))
+
+
+def check_with_table(console, path: Path) -> list[ExerciseResult]:
+    """:func:`check` ``path`` with a progress bar on ``console``, then print the table of exercises."""
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    with Progress(TextColumn("running {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task(path.name, total=None)
+        results = check(path, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    table = Table(title=f"Self-check of {path.name}")
+    for column in ("exercise", "result", "points", "first line of the failure"):
+        table.add_column(column)
+    for r in results:
+        table.add_row(r.grade_id, "[green]passed[/]" if r.passed else "[red]failed[/]",
+                      f"{r.points:g} / {r.max_points:g}", escape(r.message))
+    console.print(table)
+    return results

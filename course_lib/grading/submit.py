@@ -164,24 +164,9 @@ def course_version() -> str:
 
 def _self_check(console, notebook: Path) -> int:
     """Run ``dlcourse check``'s self-check on ``notebook``, print its table; return the failures."""
-    from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
+    from .selfcheck import check_with_table
 
-    from .selfcheck import check
-
-    with Progress(TextColumn("checking {task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True) as bar:
-        task = bar.add_task(notebook.name, total=None)
-        results = check(notebook, progress=lambda done, total: bar.update(task, completed=done, total=total))
-    table = Table(title=f"Self-check of {notebook.name}")
-    for column in ("exercise", "result", "points", "first line of the failure"):
-        table.add_column(column)
-    for r in results:
-        table.add_row(r.grade_id, "[green]passed[/]" if r.passed else "[red]failed[/]",
-                      f"{r.points:g} / {r.max_points:g}", escape(r.message))
-    console.print(table)
-    return sum(not r.passed for r in results)
+    return sum(not r.passed for r in check_with_table(console, notebook))
 
 
 @click.command("submit")
