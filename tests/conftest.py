@@ -55,6 +55,18 @@ def submit(course: Path, student: str, unit: str, notebook: Path, name: str | No
     return target
 
 
+def with_answer(source: Path, grade_id: str, code: str, target: Path) -> Path:
+    """A copy of notebook ``source`` at ``target`` whose cell ``grade_id`` holds ``code``."""
+    import nbformat
+
+    notebook = nbformat.read(source, 4)
+    for cell in notebook.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+            cell.source = code
+    nbformat.write(notebook, target)
+    return target
+
+
 def scores(course: Path, unit: str, student: str) -> dict[str, float]:
     """``{grade_id: score}`` plus ``"total"`` and ``"max"`` for one student's unit, from the gradebook."""
     from nbgrader.api import Gradebook

@@ -20,11 +20,10 @@ import html
 import re
 import warnings
 
-import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from conftest import ROOT, make_course, run_tool, scores, submit
+from conftest import ROOT, make_course, run_tool, scores, submit, with_answer
 from course_lib.grading.feedback import (HIDDEN_LINE_NOTE, HIDDEN_NOTICE, HiddenTests, failure_message,
                                          generate_feedback, sanitise_notebook, split_hidden)
 from course_lib.grading.reports import message_key
@@ -63,14 +62,6 @@ def revealed(page: str) -> list[str]:
     return found + (["HIDDEN TESTS marker"] if "HIDDEN TESTS" in text else [])
 
 
-def _with_answer(source, grade_id, code, target):
-    notebook = nbformat.read(source, 4)
-    for cell in notebook.cells:
-        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
-            cell.source = code
-    nbformat.write(notebook, target)
-    return target
-
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
@@ -83,7 +74,7 @@ def graded(tmp_path_factory):
     submit(course, "full", UNIT, solution)
     submit(course, "blank", UNIT, course / "notebooks" / UNIT / f"{NOTEBOOK}.ipynb")
     for student, code in (("sum_mse", SUM_MSE), ("fixed_n", FIXED_N)):
-        answer = _with_answer(solution, "mse_loss_answer", code, scratch / f"{student}.ipynb")
+        answer = with_answer(solution, "mse_loss_answer", code, scratch / f"{student}.ipynb")
         submit(course, student, UNIT, answer, f"{NOTEBOOK}.ipynb")
     run_tool("nbgrader", "autograde", UNIT, "--force", cwd=course)
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from conftest import make_course, run_tool, scores, submit
+from conftest import make_course, run_tool, scores, submit, with_answer
 from course_lib.grading.kernels import CPU_KERNEL, resolve_kernel
 from course_lib.grading.selfcheck import check as self_check
 
@@ -34,23 +34,15 @@ def sample_minibatch(X, y, batch_size, rng):
 '''
 
 
-def _with_answer(source_path, grade_id, code, target):
-    notebook = nbformat.read(source_path, 4)
-    for cell in notebook.cells:
-        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
-            cell.source = code
-    nbformat.write(notebook, target)
-    return target
-
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     course = make_course(tmp_path_factory.mktemp("policy"), [UNIT])
     solution = course / "build" / "source" / UNIT / NOTEBOOK
     scratch = tmp_path_factory.mktemp("answers")
-    submit(course, "noisy", UNIT, _with_answer(solution, "predict_answer", NOISY_PREDICT, scratch / "noisy.ipynb"), NOTEBOOK)
+    submit(course, "noisy", UNIT, with_answer(solution, "predict_answer", NOISY_PREDICT, scratch / "noisy.ipynb"), NOTEBOOK)
     submit(course, "sampler_bug", UNIT,
-           _with_answer(solution, "sample_minibatch_answer", REPLACEMENT_SAMPLER, scratch / "bug.ipynb"), NOTEBOOK)
+           with_answer(solution, "sample_minibatch_answer", REPLACEMENT_SAMPLER, scratch / "bug.ipynb"), NOTEBOOK)
     run_tool("nbgrader", "autograde", UNIT, "--force", cwd=course)
     return course
 
