@@ -106,7 +106,7 @@ def test_forged_or_missing_evidence_earns_nothing(course, tmp_path):
     record.write_text("not json\n" + json.dumps({"key": "0" * 64, "value": 1.0}) + "\n")
     found = trusted.verdicts(cells, record)
     assert found["mse_loss"].replayed and not found["mse_loss"].passed
-    assert "no recorded result" in found["mse_loss"].message
+    assert "found no record of the check's calls" in found["mse_loss"].message
     assert not trusted.verdicts(cells, tmp_path / "absent.jsonl")["mse_loss"].passed
 
 

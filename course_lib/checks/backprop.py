@@ -41,6 +41,7 @@ from ..gradcheck import norm_rel_error, numerical_gradient
 from ..layers import DEFAULT_NEGATIVE_SLOPE, KERAS_NEGATIVE_SLOPE, LECTURE_NEGATIVE_SLOPE, sigmoid
 from ..mlp import two_layer_forward, two_layer_loss
 from . import evidence
+from .compare import graded_check
 from .compare import (CheckFailure, as_array, assert_close, assert_scalar, assert_shape, call_student,
                       observe, passed, random_state, student_value, unpack)
 
@@ -330,6 +331,7 @@ def _activation_cases(activation: str, x: np.ndarray, dout: np.ndarray, negative
     return out, dx, forward_diagnoses, backward_diagnoses, hint
 
 
+@graded_check
 def check_activation(forward: Callable[..., Any], backward: Callable[..., Any] | None = None,
                      activation: str = "sigmoid", seed: int = 0, num_examples: int = 4,
                      num_units: int = 5, negative_slope: float = 0.2) -> None:
@@ -361,24 +363,28 @@ def check_activation(forward: Callable[..., Any], backward: Callable[..., Any] |
     passed(f"{forward_name} and {backward_name} match the reference on shape {x.shape}.")
 
 
+@graded_check
 def check_sigmoid(sigmoid_forward: Callable[..., Any], sigmoid_backward: Callable[..., Any] | None = None,
                   seed: int = 0, num_examples: int = 4, num_units: int = 5) -> None:
     """:func:`check_activation` for ``sigmoid_forward(x) -> (out, cache)``, ``sigmoid_backward(dout, cache) -> dx``."""
     check_activation(sigmoid_forward, sigmoid_backward, "sigmoid", seed, num_examples, num_units)
 
 
+@graded_check
 def check_tanh(tanh_forward: Callable[..., Any], tanh_backward: Callable[..., Any] | None = None,
                seed: int = 0, num_examples: int = 4, num_units: int = 5) -> None:
     """:func:`check_activation` for the tanh pair."""
     check_activation(tanh_forward, tanh_backward, "tanh", seed, num_examples, num_units)
 
 
+@graded_check
 def check_relu(relu_forward: Callable[..., Any], relu_backward: Callable[..., Any] | None = None,
                seed: int = 0, num_examples: int = 4, num_units: int = 5) -> None:
     """:func:`check_activation` for the ReLU pair."""
     check_activation(relu_forward, relu_backward, "relu", seed, num_examples, num_units)
 
 
+@graded_check
 def check_leaky_relu(leaky_relu_forward: Callable[..., Any], leaky_relu_backward: Callable[..., Any] | None = None,
                      seed: int = 0, num_examples: int = 4, num_units: int = 5,
                      negative_slope: float = 0.2) -> None:
@@ -399,6 +405,7 @@ def _affine_inputs(seed: int, num_examples: int, input_dim: int, output_dim: int
     return x, W, b, dout, shapes
 
 
+@graded_check
 def check_affine_forward(affine_forward: Callable[..., Any], seed: int = 0, num_examples: int = 4,
                          input_dim: int = 5, output_dim: int = 3) -> None:
     """Check ``affine_forward(x, W, b) -> (out, cache)``: x (N, D), W (D, H), b (H,), out (N, H)."""
@@ -418,6 +425,7 @@ def check_affine_forward(affine_forward: Callable[..., Any], seed: int = 0, num_
            f"{(num_examples, output_dim)}.")
 
 
+@graded_check
 def check_affine_backward(affine_forward: Callable[..., Any], affine_backward: Callable[..., Any],
                           seed: int = 0, num_examples: int = 4, input_dim: int = 5,
                           output_dim: int = 3) -> None:
@@ -588,6 +596,7 @@ def _assert_gradient_shape(name: str, value: Any, expected_shape: tuple[int, ...
                         hint=f"a gradient has the shape of its parameter: {parameter} {tuple(expected_shape)}.")
 
 
+@graded_check
 def check_two_layer_forward(two_layer_forward: Callable[..., Any], seed: int = 0, num_examples: int = 5,
                             input_dim: int = 4, hidden_dim: int = 6) -> None:
     """Check ``two_layer_forward(X, params) -> (scores, cache)`` for the sigmoid network.
@@ -622,6 +631,7 @@ def _reference_forward(X: np.ndarray, params: dict[str, np.ndarray]) -> tuple[np
     return two_layer_forward(X, params, "sigmoid")
 
 
+@graded_check
 def check_two_layer_loss(two_layer_loss: Callable[..., Any], seed: int = 0, num_examples: int = 6,
                          input_dim: int = 4, hidden_dim: int = 5) -> None:
     """Check ``two_layer_loss(X, y, params) -> (loss, grads)``: the full forward and backward pass.
@@ -690,6 +700,7 @@ _NODE_HINTS = {
 }
 
 
+@graded_check
 def check_graph_shapes(graph_shapes: Callable[..., Any], num_examples: int = 5, input_dim: int = 3,
                        hidden_dim: int = 4) -> None:
     """Check ``graph_shapes(N, D, H) -> {node: shape}`` for the nodes of :func:`graph_node_shapes`."""
@@ -731,6 +742,7 @@ TINY_PARAMS = {"W1": np.array([[0.1, -0.2],
                "b2": np.array([0.2])}
 
 
+@graded_check
 def check_graph_values(values: dict[str, Any], X: np.ndarray | None = None, y: np.ndarray | None = None,
                        params: dict[str, np.ndarray] | None = None) -> None:
     """Check the value of every node of the graph for one small example.
@@ -775,6 +787,7 @@ def _quadratic_case(rng: np.random.Generator, shape: tuple[int, int]):
     return f, x, 2 * A * x + B, A, B
 
 
+@graded_check
 def check_numerical_gradient(numerical_gradient: Callable[..., Any], seed: int = 0, rows: int = 3,
                              columns: int = 4) -> None:
     """Check ``numerical_gradient(f, x, h) -> grad`` (centred differences; x changed in place, then restored).
@@ -853,6 +866,7 @@ def gradient_check_problem(seed: int = 2) -> tuple[np.ndarray, np.ndarray, dict[
     return X, y, params
 
 
+@graded_check
 def check_gradient_check_errors(errors: dict[str, Any], two_layer_loss: Callable[..., Any],
                                 X: np.ndarray | None = None, y: np.ndarray | None = None,
                                 params: dict[str, np.ndarray] | None = None,
@@ -910,6 +924,7 @@ def lecture_inputs(seed: int = 0, num_examples: int = 6, input_dim: int = 3, hid
     return inputs
 
 
+@graded_check
 def check_fixed_backprop(backprop: Callable[..., Any], seed: int = 0, num_examples: int = 6,
                          input_dim: int = 3, hidden_dim: int = 4,
                          threshold: float = GRADIENT_CHECK_THRESHOLD) -> None:
@@ -961,6 +976,7 @@ def check_fixed_backprop(backprop: Callable[..., Any], seed: int = 0, num_exampl
     passed(f"{name} passes the gradient check ({', '.join(report)}): all three bugs are fixed.")
 
 
+@graded_check
 def check_init_params(init_params: Callable[..., Any], seed: int = 0, input_dim: int = 200,
                       hidden_dim: int = 300) -> None:
     """Check ``init_params(input_dim, hidden_dim, output_dim=1, seed=0)`` for the sigmoid network.
@@ -1021,6 +1037,7 @@ def _weights_W1(name: str, params: Any) -> np.ndarray:
     return as_array("W1", params["W1"])
 
 
+@graded_check
 def check_train_two_layer(train_two_layer: Callable[..., Any], X: np.ndarray | None = None,
                           Y: np.ndarray | None = None, hidden_dim: int = 16, learning_rate: float = 0.3,
                           num_epochs: int = 50, batch_size: int = 32, seed: int = 0, max_loss_ratio: float = 0.5,

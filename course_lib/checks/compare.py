@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 
 from . import evidence
+from .evidence import graded_check  # noqa: F401 (every unit's checks use it from here)
 
 #: a known wrong formula and what to say when the student's answer matches it
 Diagnosis = tuple[Callable[..., Any], str]
@@ -57,28 +58,25 @@ def call_student(function: Callable[..., Any], *args: Any, name: str | None = No
     re-run replays that record instead of calling anything (:mod:`.evidence`).
     """
     name = name or getattr(function, "__name__", "your function")
+    key = evidence.call_key(name)
     replaying = evidence.replayer.get()
     if replaying is not None:
-        return _replay(replaying, name, args, kwargs)
+        return _replay(replaying, key, name, args, kwargs)
     args = copy.deepcopy(args)
     kwargs = copy.deepcopy(kwargs)
-    recorder, key = evidence.recorder(), None
-    if recorder is not None:
-        try:
-            key = evidence.fingerprint(name, args, kwargs)
-        except evidence.NotRecordable:
-            key = None
+    recorder = evidence.recorder()
+    inputs = evidence.sketch((args, kwargs)) if recorder is not None else None
 
     def record_crash(error_name: str, message: str) -> None:
         if recorder is not None:
-            recorder.write(key, {"raised": error_name, "message": message})
+            recorder.write(key, inputs, {"raised": error_name, "message": message})
 
     result = _invoke(function, name, args, kwargs, record_crash)
     if recorder is not None:
         try:
-            recorder.write(key, {"value": evidence.to_data(result)})
+            recorder.write(key, inputs, {"value": evidence.to_data(result)})
         except evidence.NotRecordable as unrecordable:
-            recorder.write(key, {"unrecordable": str(unrecordable)})
+            recorder.write(key, inputs, {"unrecordable": str(unrecordable)})
     return result
 
 
@@ -114,23 +112,20 @@ def observe(label: str, measure: Callable[[], Any], *inputs: Any) -> Any:
     automatic differentiation matters. The check then measures them inside the kernel:
     ``measure()`` calls the student's code (with :func:`run_student` or the objects
     themselves) and returns plain data (numbers, arrays, strings, lists, tuples, dicts
-    with string keys). While grading, that data is recorded under ``label`` and
-    ``inputs`` (the data the measurement was made from); the grader's re-run gets it back
+    with string keys). While grading, that data is recorded under ``label`` (and the running check,
+    :func:`.evidence.graded_check`) with a sketch of ``inputs`` (the data the measurement
+    was made from); the grader's re-run gets it back
     without calling ``measure`` and judges it with its own code. A :class:`CheckFailure`
     raised while measuring (a crash, say) is recorded too, and the re-run raises it again.
 
     The returned value is always the data as the re-run will see it (converted to plain
     data and back), so that the kernel and the grader judge exactly the same thing.
     """
+    key = evidence.call_key("observe:" + label)
+    inputs = evidence.sketch(inputs)
     replaying = evidence.replayer.get()
-    try:
-        key = evidence.fingerprint("observe:" + label, inputs, {})
-    except evidence.NotRecordable as error:
-        if replaying is not None:
-            raise evidence.ReplayMiss(f"unrecordable input: {error}") from error
-        key = None
     if replaying is not None:
-        outcome = replaying.outcome(key)
+        outcome = replaying.outcome(key, inputs)
         if "failure" in outcome:
             raise CheckFailure(str(outcome["failure"]))
         if "value" not in outcome:
@@ -144,19 +139,19 @@ def observe(label: str, measure: Callable[[], Any], *inputs: Any) -> Any:
         data = evidence.to_data(measure())
     except CheckFailure as failure:
         if recorder is not None:
-            recorder.write(key, {"failure": str(failure)})
+            recorder.write(key, inputs, {"failure": str(failure)})
         raise
     except evidence.NotRecordable as error:
         failure = CheckFailure(f"{label}: the answer holds a {error} where numbers or text were expected.")
         if recorder is not None:
-            recorder.write(key, {"failure": str(failure)})
+            recorder.write(key, inputs, {"failure": str(failure)})
         raise failure from error
     except Exception as error:   # a crash while measuring is a failure, not a pass
         if recorder is not None:
-            recorder.write(key, {"failure": f"{label}: {type(error).__name__}: {error}"})
+            recorder.write(key, inputs, {"failure": f"{label}: {type(error).__name__}: {error}"})
         raise
     if recorder is not None:
-        recorder.write(key, {"value": data})
+        recorder.write(key, inputs, {"value": data})
     return evidence.from_data(data)
 
 
@@ -177,13 +172,9 @@ def _crash_message(name: str, error_name: str, error_message: str) -> str:
             f"Run the answer cell on a small example and read the traceback above this message.")
 
 
-def _replay(replaying: "evidence.Replayer", name: str, args: tuple, kwargs: dict) -> Any:
+def _replay(replaying: "evidence.Replayer", key: str, name: str, args: tuple, kwargs: dict) -> Any:
     """The recorded outcome of this call, as if the student's function had run here."""
-    args, kwargs = copy.deepcopy(args), copy.deepcopy(kwargs)
-    try:
-        outcome = replaying.outcome(evidence.fingerprint(name, args, kwargs))
-    except evidence.NotRecordable as error:
-        raise evidence.ReplayMiss(f"unrecordable input: {error}") from error
+    outcome = replaying.outcome(key, evidence.sketch((args, kwargs)))
     if "raised" in outcome:
         raise CheckFailure(_crash_message(name, str(outcome["raised"]), str(outcome.get("message", ""))))
     if "value" not in outcome:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .. import conv as ref
+from .compare import graded_check
 from .compare import (CheckFailure, as_array, assert_close, assert_shape, call_student, observe, passed,
                       random_state, run_student, student_value, unpack)
 
@@ -116,6 +117,7 @@ def _conv_problem(rng, num_examples, height, width, channels, num_filters, kerne
 
 # ----------------------------------------------------------------- output-size arithmetic
 
+@graded_check
 def check_conv_output_size(conv_output_size, seed: int = 0, num_cases: int = 6) -> None:
     """``conv_output_size(n, k, stride, pad)`` returns ``(n + 2*pad - k) // stride + 1`` as an int
     and raises ``ValueError`` when ``(n + 2*pad - k)`` is not a multiple of ``stride`` or the
@@ -188,6 +190,7 @@ def _outcome(conv_output_size, n: int, k: int, stride: int, pad: int) -> tuple[s
 
 # ------------------------------------------------------------------------ one filter by hand
 
+@graded_check
 def check_hand_result(hand_result) -> None:
     """``hand_result`` is the (2, 2) cross-correlation of HAND_IMAGE with HAND_KERNEL."""
     expected = ref.correlate2d(HAND_IMAGE, HAND_KERNEL)
@@ -208,6 +211,7 @@ def check_hand_result(hand_result) -> None:
     passed("hand_result: the 2x2 activation map is right")
 
 
+@graded_check
 def check_correlate2d(correlate2d, seed: int = 0, height: int = 6, width: int = 5,
                       kernel_size: int = 3) -> None:
     """``correlate2d(image, kernel)``: image (H, W), kernel (K, K) -> (H - K + 1, W - K + 1), no flip."""
@@ -244,6 +248,7 @@ def check_correlate2d(correlate2d, seed: int = 0, height: int = 6, width: int = 
 
 # -------------------------------------------------------------------- conv layer forward
 
+@graded_check
 def check_conv2d_forward(conv2d_forward, seed: int = 0, num_examples: int = 2, height: int = 7,
                          width: int = 9, channels: int = 3, num_filters: int = 4, kernel_size: int = 3,
                          time_limit: float | None = 0.3) -> None:
@@ -330,6 +335,7 @@ def _timed(function, *args, **kwargs) -> float:
 
 # ------------------------------------------------------------------- conv layer backward
 
+@graded_check
 def check_conv2d_backward(conv2d_backward, seed: int = 0, num_examples: int = 2, height: int = 5,
                           width: int = 7, channels: int = 2, num_filters: int = 3, kernel_size: int = 3) -> None:
     """``conv2d_backward(dout, cache)`` returns ``(dx, dW, db)`` equal to the reference.
@@ -384,6 +390,7 @@ def check_conv2d_backward(conv2d_backward, seed: int = 0, num_examples: int = 2,
 
 # ------------------------------------------------------------------ filters on an image
 
+@graded_check
 def check_activation_maps(activation_maps, seed: int = 0, height: int = 9, width: int = 11,
                           kernel_size: int = 3) -> None:
     """``activation_maps(image, kernels)``: image (H, W), F kernels (K, K) -> maps (H, W, F).
@@ -445,6 +452,7 @@ def _pool_windows(x, size, stride):
     return view[:, ::stride, ::stride]
 
 
+@graded_check
 def check_max_pool_forward(max_pool_forward, seed: int = 0, num_examples: int = 2, height: int = 6,
                            width: int = 8, channels: int = 3) -> None:
     """``max_pool_forward(x, size, stride)`` returns ``(out, cache)``, out (N, H_out, W_out, C)."""
@@ -482,6 +490,7 @@ def check_max_pool_forward(max_pool_forward, seed: int = 0, num_examples: int = 
     passed(f"max_pool_forward: matches for {settings}")
 
 
+@graded_check
 def check_max_pool_backward(max_pool_backward, seed: int = 0, num_examples: int = 2, height: int = 6,
                             width: int = 8, channels: int = 3) -> None:
     """``max_pool_backward(dout, cache)`` returns dx (N, H, W, C); the cache is the reference's
@@ -552,6 +561,7 @@ def _spread(dout, x, size, stride, mask_of, accumulate="add"):
 
 # ------------------------------------------------------------------------ parameter counts
 
+@graded_check
 def check_param_counts(dense_num_params, conv_num_params, seed: int = 0) -> None:
     """``dense_num_params(num_inputs, num_units)`` and ``conv_num_params(kernel_size, in_channels,
     num_filters)`` count weights plus biases."""
@@ -635,6 +645,7 @@ def _describe_cnn(model, images: np.ndarray) -> dict[str, Any]:
     return described
 
 
+@graded_check
 def check_cnn_accuracy(model, threshold: float = 0.9, seed: int = 2024, num_images: int = 400,
                        image_size: int = 32) -> None:
     """A trained Keras CNN classifies fresh simulated cells with accuracy >= ``threshold``.

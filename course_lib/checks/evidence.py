@@ -1,9 +1,17 @@
 """Evidence for grading outside the student's kernel: what the student's functions returned.
 
 A check calls the student's code only through :func:`course_lib.checks.compare.call_student`.
-When grading, that call is *recorded*: a fingerprint of the inputs (the function's name
-and a hash of every argument) and the result, written as plain data (JSON; arrays as
-lists with their dtype, never pickles) to the file named by :data:`RECORD_ENV`.
+When grading, that call is *recorded* under a key that says which call it is (the check,
+marked by :func:`graded_check`, with its literal parameters such as seed and shapes; the
+student's function; the call's order within the check), with a small sketch of its
+inputs and the result, as plain data (JSON; arrays as lists with their dtype, never
+pickles) in the file named by :data:`RECORD_ENV`.
+
+Keys never depend on floating-point bits. The kernel and the grader compute a check's
+inputs in two processes that may differ in BLAS kernel (``OPENBLAS_CORETYPE``), thread
+count or library build, and so in the last bits of a matrix product. The re-run finds a
+call by its key and then compares the recorded inputs with its own under a stated
+tolerance (:func:`same_inputs`, :data:`INPUT_RTOL`).
 
 Where an answer cannot travel as data itself (a Keras model, a ``tf.data`` pipeline, a
 function whose speed matters), the check records what it measured of it instead
@@ -26,13 +34,13 @@ misreport it, just as it could fool the kernel's own check before.
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import json
 import math
 import os
 from collections import Counter
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -101,38 +109,138 @@ def from_data(data: Any) -> Any:
     raise ValueError(f"not recorded data: {sorted(data)[:3]}")
 
 
-# ------------------------------------------------------------------ fingerprints of inputs
-def _feed(digest, value: Any) -> None:
-    if isinstance(value, np.ndarray):
-        array = np.ascontiguousarray(value)
-        digest.update(f"nd{array.dtype.str}{array.shape}".encode())
-        digest.update(array.tobytes())
-    elif isinstance(value, np.random.Generator):
-        digest.update(b"rng" + json.dumps(value.bit_generator.state, sort_keys=True, default=str).encode())
-    elif isinstance(value, (tuple, list)):
-        # a namedtuple comes back from the record as a plain tuple: fingerprint it as one
-        digest.update(f"{'tuple' if isinstance(value, tuple) else 'list'}{len(value)}(".encode())
-        for item in value:
-            _feed(digest, item)
-        digest.update(b")")
-    elif isinstance(value, dict):
-        digest.update(f"dict{len(value)}(".encode())
-        for key in sorted(value, key=repr):
-            _feed(digest, key)
-            _feed(digest, value[key])
-        digest.update(b")")
-    elif value is None or isinstance(value, (bool, int, float, str, np.generic)):
-        digest.update(f"{type(value).__name__}:{value!r}".encode())
-    else:
-        raise NotRecordable(type(value).__name__)
+# ------------------------------------------------------------------ which call is this?
+class _CheckCall:
+    """One running grade-cell check: what identifies it, and how often it has called each function."""
+
+    def __init__(self, identity: str):
+        self.identity = identity
+        self.calls: Counter = Counter()
 
 
-def fingerprint(name: str, args: tuple, kwargs: dict) -> str:
-    """A hash of a call's function name and inputs (arrays by dtype, shape and bytes)."""
-    digest = hashlib.sha256(name.encode())
-    _feed(digest, tuple(args))
-    _feed(digest, dict(kwargs))
-    return digest.hexdigest()
+_current_check: ContextVar[_CheckCall | None] = ContextVar("current_check", default=None)
+
+
+def _parameter(value: Any) -> str:
+    """A check's argument as part of its identity: literals by value, anything else as ``*``.
+
+    Only what reads the same in the kernel and in the grader's re-run counts: a seed, a
+    shape, a name. Student functions and values are ``*`` (in the re-run they are stand-ins),
+    and so are floats, which never identify a call (see :func:`same_inputs` for why).
+    """
+    if value is None or isinstance(value, (bool, int, str)):
+        return repr(value)
+    if isinstance(value, (tuple, list)):
+        return "(" + ",".join(_parameter(v) for v in value) + ")"
+    return "*"
+
+
+def graded_check(check: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark ``check`` as a function that grade cells call, so that its calls can be identified.
+
+    Every call that ``check`` makes to a student's function is recorded under the check's
+    name, its literal parameters (seed, shapes, names), the function's name and the call's
+    order within the check: the same key in the student's kernel and in the grader's
+    re-run, whatever the floating-point bits of the inputs (another BLAS kernel, thread
+    count or NumPy build changes those). A check called from inside another check belongs
+    to the outer one.
+    """
+    name = f"{check.__module__}.{check.__qualname__}"
+
+    @functools.wraps(check)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        if _current_check.get() is not None:
+            return check(*args, **kwargs)
+        parameters = [_parameter(a) for a in args] + [f"{k}={_parameter(v)}" for k, v in sorted(kwargs.items())]
+        token = _current_check.set(_CheckCall(f"{name}({','.join(parameters)})"))
+        try:
+            return check(*args, **kwargs)
+        finally:
+            _current_check.reset(token)
+
+    run.graded_check = True
+    return run
+
+
+def call_key(name: str) -> str:
+    """The key of the next call to the student's ``name`` in the running check."""
+    current = _current_check.get()
+    if current is None:
+        return f"-|{name}"
+    index = current.calls[name]
+    current.calls[name] += 1
+    return f"{current.identity}|{name}#{index}"
+
+
+# ------------------------------------------------------------------ inputs, compared with a tolerance
+#: relative tolerance for the inputs a call saw: far above rounding (1e-16 per operation),
+#: far below any change a different seed or shape makes
+INPUT_RTOL = 1e-6
+_PROBE_SEED = 20240917
+
+
+def sketch(value: Any) -> Any:
+    """What the grader compares of a call's inputs: plain data, small whatever the input's size.
+
+    Arrays become their shape, dtype, sum, sum of absolute values and two fixed random
+    projections (which notice a permutation or a sign); integers, strings and generator
+    states stay exact; floats stay floats. Objects that are not data (a Keras model)
+    become their type's name.
+    """
+    if hasattr(value, "numpy") and callable(value.numpy) and not isinstance(value, np.ndarray):
+        try:
+            value = value.numpy()
+        except Exception:
+            return {"object": type(value).__name__}
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        flat = value.astype(np.float64).ravel()
+        probes = np.random.default_rng(_PROBE_SEED).normal(size=(2, flat.size))
+        return {"array": list(value.shape), "kind": value.dtype.kind,
+                "stats": [float(flat.sum()), float(np.abs(flat).sum()), *map(float, probes @ flat)]}
+    if isinstance(value, np.random.Generator):
+        return {"rng": json.loads(json.dumps(value.bit_generator.state, default=str))}
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, (tuple, list)):
+        return [sketch(v) for v in value]
+    if isinstance(value, dict):
+        return {"dict": [[repr(k), sketch(value[k])] for k in sorted(value, key=repr)]}
+    return {"object": type(value).__name__}
+
+
+def same_inputs(recorded: Any, ours: Any, rtol: float = INPUT_RTOL) -> bool:
+    """Whether a recorded sketch and the grader's own agree: exactly where exact, else within ``rtol``.
+
+    Two processes can compute the same inputs with different last bits (a matrix product
+    on another BLAS kernel), so numbers compare relative to the input's size: an array's
+    statistics against its sum of absolute values, a float against itself.
+    """
+    if isinstance(ours, dict) and "array" in ours:
+        if not (isinstance(recorded, dict) and recorded.get("array") == ours["array"]
+                and recorded.get("kind") == ours["kind"] and isinstance(recorded.get("stats"), list)
+                and len(recorded["stats"]) == len(ours["stats"])):
+            return False
+        try:
+            theirs = np.asarray(recorded["stats"], dtype=float)
+        except (TypeError, ValueError):
+            return False
+        scale = max(abs(ours["stats"][1]), 1e-300) * 8   # projections are up to a few times the 1-norm
+        return bool(np.all(np.abs(theirs - np.asarray(ours["stats"])) <= rtol * scale + 1e-300))
+    if isinstance(ours, float) and not isinstance(ours, bool):
+        return (isinstance(recorded, (int, float)) and not isinstance(recorded, bool)
+                and abs(recorded - ours) <= rtol * max(abs(ours), 1e-12))
+    if isinstance(ours, list):
+        return (isinstance(recorded, list) and len(recorded) == len(ours)
+                and all(same_inputs(r, o, rtol) for r, o in zip(recorded, ours)))
+    if isinstance(ours, dict):
+        if not isinstance(recorded, dict) or recorded.keys() != ours.keys():
+            return False
+        return all(same_inputs(recorded[k], ours[k], rtol) for k in ours)
+    return type(recorded) is type(ours) and recorded == ours
 
 
 # ------------------------------------------------------------------ recording and replaying
@@ -142,20 +250,20 @@ class Recorder:
     def __init__(self, path: str):
         self.path = path
 
-    def write(self, key: str | None, outcome: dict) -> None:
+    def write(self, key: str, inputs: Any, outcome: dict) -> None:
         with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps({"key": key, **outcome}) + "\n")
+            handle.write(json.dumps({"key": key, "inputs": inputs, **outcome}) + "\n")
 
 
 class Replayer:
-    """Answers calls from a record: the k-th call with some inputs gets the k-th recorded result."""
+    """Answers calls from a record: a call gets the first unused outcome under its key whose inputs match."""
 
     def __init__(self, lines: list[dict]):
         self.outcomes: dict[str, list[dict]] = {}
         for line in lines:
             if isinstance(line, dict) and isinstance(line.get("key"), str):
                 self.outcomes.setdefault(line["key"], []).append(line)
-        self.seen: Counter = Counter()
+        self.used: set[int] = set()
 
     @classmethod
     def from_file(cls, path) -> "Replayer":
@@ -185,13 +293,20 @@ class Replayer:
             lines.append(line)
         return cls(lines)
 
-    def outcome(self, key: str) -> dict:
+    def outcome(self, key: str, inputs: Any) -> dict:
+        """The recorded outcome for the call ``key`` that saw ``inputs`` (a :func:`sketch`).
+
+        A student's answer cell may run a check too, so a key can hold several outcomes: the
+        first one not yet used whose inputs match is the answer. Raises :class:`ReplayMiss`.
+        """
         recorded = self.outcomes.get(key, [])
-        index = self.seen[key]
-        self.seen[key] += 1
-        if index >= len(recorded):
-            raise ReplayMiss(key)
-        return recorded[index]
+        for line in recorded:
+            if id(line) not in self.used and same_inputs(line.get("inputs"), inputs):
+                self.used.add(id(line))
+                return line
+        if recorded:
+            raise ReplayMiss(f"{key}: recorded, but for other inputs")
+        raise ReplayMiss(key)
 
 
 def _depth(value: Any) -> int:

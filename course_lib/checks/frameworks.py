@@ -43,6 +43,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from ..mlp import init_two_layer_params, two_layer_loss
+from .compare import graded_check
 from .compare import (CheckFailure, as_array, assert_close, assert_scalar, assert_shape, call_student, observe,
                       passed, random_state, run_student, unpack)
 from .keras_summary import assert_same_summary, summarize, two_layer_summary
@@ -213,6 +214,7 @@ def _assert_float32(name: str, facts: dict[str, Any]) -> None:
     raise CheckFailure(f"{name} has dtype {dtype}; expected float32.")
 
 
+@graded_check
 def check_to_tensors(to_tensors: Callable[..., Any], seed: int = 0, num_examples: int = 6,
                      num_features: int = 3) -> None:
     """Check ``to_tensors(X, y) -> (X_tensor, y_tensor)``.
@@ -253,6 +255,7 @@ def check_to_tensors(to_tensors: Callable[..., Any], seed: int = 0, num_examples
     passed(f"{name}: X {X_shape} and y {y_shape}, both float32 tensors.")
 
 
+@graded_check
 def check_variables_from_params(variables_from_params: Callable[..., Any], seed: int = 0, input_dim: int = 4,
                                 hidden_dim: int = 5) -> None:
     """Check ``variables_from_params(params) -> {"W1": tf.Variable, ...}``.
@@ -326,6 +329,7 @@ def _one_epoch(dataset: Any, limit: int) -> list[tuple[np.ndarray, np.ndarray]]:
     return batches
 
 
+@graded_check
 def check_make_train_dataset(make_train_dataset: Callable[..., Any], seed: int = 0, num_examples: int = 50,
                              num_features: int = 3, batch_size: int = 8) -> None:
     """Check ``make_train_dataset(X, y, batch_size, seed) -> tf.data.Dataset``.
@@ -443,6 +447,7 @@ def check_make_train_dataset(make_train_dataset: Callable[..., Any], seed: int =
            "shuffled example by example, reshuffled every epoch, reproducible.")
 
 
+@graded_check
 def check_steps_per_epoch(steps_per_epoch: Callable[..., Any],
                           cases: tuple[tuple[int, int], ...] = ((400, 32), (400, 40), (5, 8), (401, 400), (64, 64))
                           ) -> None:
@@ -568,6 +573,7 @@ def _loss_and_gradients(name: str, result: Any) -> dict[str, Any]:
     return {"loss": _attempt(lambda: as_array("loss", loss)), "grads": _attempt(gradients)}
 
 
+@graded_check
 def check_tape_gradients(tape_gradients: Callable[..., Any], seed: int = 0, num_examples: int = 6,
                          input_dim: int = 4, hidden_dim: int = 5) -> None:
     """Check ``tape_gradients(X, y, variables) -> (loss, grads)`` against unit 02's NumPy gradients.
@@ -620,6 +626,7 @@ def _variables32(params: dict[str, np.ndarray]) -> dict[str, Any]:
     return {key: tf.Variable(np.asarray(value, dtype=np.float32), name=key) for key, value in params.items()}
 
 
+@graded_check
 def check_train_step(train_step: Callable[..., Any], seed: int = 0, num_examples: int = 8, input_dim: int = 4,
                      hidden_dim: int = 5, learning_rate: float = 0.1) -> None:
     """Check ``train_step(X_batch, y_batch, variables, optimizer) -> loss``: one SGD step.
@@ -739,6 +746,7 @@ _TRAINING_MISTAKES = {
 }
 
 
+@graded_check
 def check_train_loop(train_loop: Callable[..., Any], seed: int = 0, num_examples: int = 40, input_dim: int = 3,
                      hidden_dim: int = 4, batch_size: int = 16, num_epochs: int = 4,
                      learning_rate: float = 0.2) -> None:
@@ -810,6 +818,7 @@ def check_train_loop(train_loop: Callable[..., Any], seed: int = 0, num_examples
 
 
 # ============================================================================ 5 · Keras
+@graded_check
 def check_build_two_layer_model(build_two_layer_model: Callable[..., Any], input_dim: int = 8,
                                 hidden_dim: int = 16) -> None:
     """Check ``build_two_layer_model(input_dim, hidden_dim) -> keras model``.
@@ -879,6 +888,7 @@ def _keras_training(model: Any, history: Any, X_train: np.ndarray, X_val: np.nda
     return seen
 
 
+@graded_check
 def check_train_keras_model(train_keras_model: Callable[..., Any], seed: int = 0, num_examples: int = 48,
                             num_val: int = 24, input_dim: int = 3, hidden_dim: int = 4, num_epochs: int = 2,
                             learning_rate: float = 0.05, batch_size: int = 16) -> None:
@@ -970,6 +980,7 @@ def _dense_counts(sizes: list[int]) -> list[int]:
     return [n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:])]
 
 
+@graded_check
 def check_dense_parameter_counts(dense_parameter_counts: Callable[..., Any],
                                  layer_sizes: tuple[int, ...] = (8, 3, 3, 3, 3, 3, 1)) -> None:
     """Check ``dense_parameter_counts(layer_sizes) -> [count per Dense layer]``.
@@ -1085,6 +1096,7 @@ def _judge_output(task: str, num_classes: int, units: Any, activation_key: str, 
     raise ValueError(f"unknown task {task!r}")
 
 
+@graded_check
 def check_output_layer_and_loss(output_layer_and_loss: Callable[..., Any], num_classes: int = 3) -> None:
     """Check ``output_layer_and_loss(task, num_classes) -> (units, activation, loss)``.
 

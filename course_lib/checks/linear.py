@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import linear as ref
+from .compare import graded_check
 from .compare import (CheckFailure, assert_close, assert_scalar, assert_shape, call_student,
                       passed, random_state, unpack)
 
@@ -28,6 +29,7 @@ def _problem(seed: int, num_examples: int, num_features: int):
     return X, y, w, b
 
 
+@graded_check
 def check_predict(predict, seed: int = 0, num_examples: int = 5, num_features: int = 3) -> None:
     """``predict(X, w, b)`` returns ``X @ w + b`` with shape (N,)."""
     X, _, w, b = _problem(seed, num_examples, num_features)
@@ -40,6 +42,7 @@ def check_predict(predict, seed: int = 0, num_examples: int = 5, num_features: i
     passed(f"predict: shape {(num_examples,)} and values match X @ w + b")
 
 
+@graded_check
 def check_squared_errors(squared_errors, seed: int = 0, num_examples: int = 6) -> None:
     """``squared_errors(y_pred, y)`` returns one loss per example, shape (N,)."""
     rng = random_state(seed)
@@ -54,6 +57,7 @@ def check_squared_errors(squared_errors, seed: int = 0, num_examples: int = 6) -
     passed(f"squared_errors: one loss per example, shape {(num_examples,)}")
 
 
+@graded_check
 def check_mse_loss(mse_loss, seed: int = 0, num_examples: int = 7) -> None:
     """``mse_loss(y_pred, y)`` returns the mean of the squared errors, a scalar."""
     rng = random_state(seed)
@@ -71,6 +75,7 @@ def check_mse_loss(mse_loss, seed: int = 0, num_examples: int = 7) -> None:
     passed("mse_loss: a scalar equal to mean((y_pred - y)**2)")
 
 
+@graded_check
 def check_mse_gradients(mse_gradients, seed: int = 0, num_examples: int = 8, num_features: int = 3) -> None:
     """``mse_gradients(X, y, w, b)`` returns ``(dw, db)`` with dw (D,) and db a scalar."""
     X, y, w, b = _problem(seed, num_examples, num_features)
@@ -94,6 +99,7 @@ def check_mse_gradients(mse_gradients, seed: int = 0, num_examples: int = 8, num
     passed(f"mse_gradients: dw shape {(num_features,)} and db match 2/N X^T (y_pred - y), 2/N sum(y_pred - y)")
 
 
+@graded_check
 def check_gradient_descent_step(gradient_descent_step, seed: int = 0, num_features: int = 4) -> None:
     """``gradient_descent_step(w, b, dw, db, learning_rate)`` returns the new ``(w, b)``."""
     rng = random_state(seed)
@@ -115,6 +121,7 @@ def check_gradient_descent_step(gradient_descent_step, seed: int = 0, num_featur
     passed("gradient_descent_step: w - learning_rate * dw and b - learning_rate * db")
 
 
+@graded_check
 def check_train_gradient_descent(train_gradient_descent, seed: int = 0, num_examples: int = 60,
                                  num_features: int = 3) -> None:
     """``train_gradient_descent(X, y, learning_rate, max_steps, tolerance)`` returns ``(w, b, history)``.
@@ -169,6 +176,7 @@ def check_train_gradient_descent(train_gradient_descent, seed: int = 0, num_exam
            f"with tolerance {tolerance}, and converges to the least-squares optimum")
 
 
+@graded_check
 def check_sample_minibatch(sample_minibatch, seed: int = 0, num_examples: int = 40,
                            num_features: int = 3, batch_size: int = 8) -> None:
     """``sample_minibatch(X, y, batch_size, rng)`` draws matching rows without replacement.
@@ -211,6 +219,7 @@ def check_sample_minibatch(sample_minibatch, seed: int = 0, num_examples: int = 
     passed(f"sample_minibatch: {batch_size} matching rows, no repeats, random and reproducible with rng")
 
 
+@graded_check
 def check_train_sgd(train_sgd, seed: int = 0, num_examples: int = 200, num_features: int = 4) -> None:
     """``train_sgd(X, y, learning_rate, batch_size, num_epochs, seed)`` returns ``(w, b, history)``.
 

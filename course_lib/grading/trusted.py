@@ -10,7 +10,9 @@ transformers, the checks themselves).
 
 A grade cell is *replayable* when it only imports checks from modules that declare
 ``TRUSTED_REPLAY = True`` (their checks touch student code only through ``call_student``
-or ``observe`` and judge only recorded data) and calls them with names and literals
+or ``observe`` and judge only recorded data), each marked with
+:func:`~course_lib.checks.evidence.graded_check` (so that its calls are found by what
+identifies them, never by the floating-point bits of their inputs), and calls them with names and literals
 (numbers, strings, and tuples or lists of them). Other cells keep the verdict from the
 kernel, and the report says so.
 """
@@ -30,6 +32,12 @@ from nbformat.v4 import new_output
 from ..checks import evidence
 
 GRADER_ERROR = "CheckedByGrader"
+#: a re-check that finds no record of a call: the kernel stopped before it (a crash or time
+#: limit in an earlier cell shows there), or a record was lost; never a wrong answer as such
+MISS_MESSAGE = ("The grader could not confirm this check: it found no record of the check's calls to your "
+                "functions from the graded run. This happens when the graded run stopped before this cell "
+                "(see any earlier error or time limit), or when the grader lost the record. If "
+                "`dlcourse check` passes this exercise on your notebook, ask your instructor to look.")
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,9 @@ def is_replayable(source: str) -> bool:
                 return False
             if not getattr(module, "TRUSTED_REPLAY", False):
                 return False
+            # each imported check must identify its calls (evidence.graded_check), or nothing replays
+            if not all(getattr(getattr(module, alias.name, None), "graded_check", False) for alias in node.names):
+                return False
             imported.update(alias.asname or alias.name for alias in node.names)
         elif (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
               and isinstance(node.value.func, ast.Name) and node.value.func.id in imported
@@ -121,10 +132,8 @@ def verdicts(grade_cells: list[tuple[str, str]], evidence_file) -> dict[str, Ver
                 with contextlib.redirect_stdout(io.StringIO()):
                     exec(compile(source, f"<grade cell {grade_id}>", "exec"),
                          {"__builtins__": builtins, "np": np}, namespace)
-            except evidence.ReplayMiss:
-                results[grade_id] = Verdict(grade_id, True, False,
-                                            "the check found no recorded result of your function for "
-                                            "its inputs: it did not run to the end in your notebook.")
+            except evidence.ReplayMiss as miss:
+                results[grade_id] = Verdict(grade_id, True, False, MISS_MESSAGE + f" [{miss}]")
             except AssertionError as failure:
                 results[grade_id] = Verdict(grade_id, True, False, str(failure))
             except Exception as error:     # a damaged record must not crash the grader
