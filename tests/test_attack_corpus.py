@@ -5,7 +5,9 @@ Every attack of :mod:`attack_corpus` and three honest submissions are graded tog
 1500 MB per kernel), under a subreaper that sees every process the batch starts. Then,
 for each attack, its scores equal what its real work earns, its note is in the grading
 log and the report, and no output says it reached its goal. For the batch as a whole:
-the honest submissions' grades equal those of a clean batch of them alone, the gradebook
+the honest submissions' grades, graded while the kernels compute with another BLAS core type
+and thread count than the grader (:func:`conftest.other_numerics_env`), equal those of a
+clean batch of them alone with the grader's own numerics, the gradebook
 is intact (integrity check, one submission row per student, schema and stored tests
 unchanged), the course's files and every submitted file are unchanged, no autograded
 notebook was overwritten by a classmate, no kernel reached a listener on this machine's
@@ -29,7 +31,7 @@ import pytest
 from attack_corpus import (BACKGROUND_DELAY_S, CORPUS, HONEST, LIMIT_OPTIONS, MARK, MAX_SCORE, NOTEBOOK,
                            UNIT, Attack, NetworkProbe, Sources, file_hashes, gradebook_state, outputs_text, place,
                            selected, supervise)
-from conftest import make_course, run_tool, scores, tool_env
+from conftest import make_course, other_numerics_env, run_tool, scores, tool_env
 from course_lib.grading.autograde import read_log
 
 pytestmark = pytest.mark.slow
@@ -59,8 +61,10 @@ def batch(tmp_path_factory):
     before = _course_state(course)
     delay = max([a.delay_s for a in ATTACKS] + [0])
     try:
+        # the kernels compute with another BLAS than the grader: honest grades must not change
         run = supervise(["dlcourse", "autograde", UNIT, "--jobs", "2", *LIMIT_OPTIONS], cwd=course,
-                        env=tool_env(), timeout=BATCH_TIMEOUT_S, linger=delay + 2,
+                        env={**tool_env(), **other_numerics_env(tmp_path_factory.mktemp("kernels"))},
+                        timeout=BATCH_TIMEOUT_S, linger=delay + 2,
                         workdir=tmp_path_factory.mktemp("supervisor"))
     finally:
         probe.close()

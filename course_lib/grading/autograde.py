@@ -713,10 +713,16 @@ def autograde(root: Path, assignment: str, *, jobs: int | None = None, students:
 
 
 def _sandbox_warnings(config, limits) -> list[str]:
-    """The loud warning when kernels will run unsandboxed here; CourseError when the sandbox is required."""
+    """The loud warning when kernels will run unsandboxed here; CourseError when the sandbox is
+    required and cannot start, or when a course kernel cannot import what grading needs at all."""
     from .grade_worker import sandbox_setting
-    from .sandbox import SandboxUnavailable, resolve, warning
+    from .sandbox import SandboxUnavailable, course_kernels, kernel_python, resolve, warning
 
+    for name, python, env in course_kernels():
+        try:
+            kernel_python(python, env)
+        except SandboxUnavailable as error:
+            raise CourseError(f"kernel {name} cannot run graded notebooks: {error}") from None
     mode, bwrap = sandbox_setting(config)
     try:
         _, problem = resolve(limits.sandbox or mode, bwrap)

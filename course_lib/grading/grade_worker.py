@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -417,7 +418,7 @@ class LimitedExecute(CourseExecute):
                 spec.argv = sandboxing.command(
                     bubblewrap, [*launcher, "--", *spec.argv], files=self._work_files(),
                     channel=self.kernel_folder, evidence_dir=evidence.parent if evidence else None,
-                    env=env, tmpfs_mb=self.tmpfs_mb)
+                    env=env, tmpfs_mb=self.tmpfs_mb, kernel_python=spec.argv[0])
                 spec.env = {}
                 spec.interrupt_mode = "message"   # SIGINT to bwrap would not reach the kernel
             else:
@@ -917,9 +918,8 @@ def _grade_in(scratch: Path, common: CommonPayload, submission: SubmissionPayloa
         outcome = api.autograde(assignment, student, force=True, create=True)
         path = autograded / f"{name}.ipynb"
         if not outcome.get("success") or not path.is_file():
-            error = (outcome.get("error") or outcome.get("log") or "no output").strip().splitlines()
             result.worsen("failed")
-            result.notes.append(f"{name}.ipynb: grader error: {error[-1] if error else 'unknown'}")
+            result.notes.append(f"{name}.ipynb: grader error: {real_cause(outcome)}")
             continue
         text = path.read_text(encoding="utf-8")
         graded = nbformat.reads(text, as_version=4)
@@ -940,6 +940,29 @@ def _grade_in(scratch: Path, common: CommonPayload, submission: SubmissionPayloa
     for rel in sorted(wanted):
         if (autograded / rel).is_file():
             result.files[rel] = (autograded / rel).read_bytes()
+
+
+# "SomeError: message" in a traceback or a log line ("[ERROR] ..." prefixes allowed)
+_EXCEPTION_LINE = re.compile(r"^\s*(?:\[\w+\]\s*)?([A-Za-z_][\w.]*(?:Error|Exception|Exit|Warning))\s*:\s*(\S.*)$")
+_WRAPPERS = ("NbGraderException", "nbgrader.converters.base.NbGraderException")
+
+
+def real_cause(outcome: dict) -> str:
+    """The line that says why nbgrader's ``autograde`` failed, from its log and traceback.
+
+    nbgrader ends with ``NbGraderException: Please see the above traceback``; the cause
+    (a kernel that died, a module it could not import, a timeout) is in the log above it.
+    """
+    text = "\n".join(str(outcome.get(key) or "") for key in ("log", "error"))
+    causes = [f"{m.group(1).rsplit('.', 1)[-1]}: {m.group(2).strip()}"
+              for m in map(_EXCEPTION_LINE.match, text.splitlines())
+              if m and m.group(1) not in _WRAPPERS and "see the above traceback" not in m.group(2).lower()]
+    if causes:
+        return causes[-1][:500]
+    errors = [line.split("]", 1)[-1].strip() for line in text.splitlines()
+              if line.startswith("[ERROR]") and "above traceback" not in line]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return (errors[-1] if errors else lines[-1] if lines else "nbgrader gave no reason")[:500]
 
 
 def _sandbox_or_note(config: Config, result: GradeResult) -> bool:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import glob
 import importlib
+import json
 import os
 import shutil
 import subprocess
@@ -52,6 +53,20 @@ PROBE_TIMEOUT_S = 30
 # folder (a `numpy.py`, an `ipykernel_launcher.py`) from shadowing real modules.
 SAFE_PYTHON = {"PYTHONSAFEPATH": "1", "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1",
                "MPLBACKEND": "Agg"}
+# The grader's variables that pass into the clean environment: they choose or tune the
+# numerical libraries' kernels for this machine's processor, and some processors need them
+# to compute correctly at all (an OpenBLAS that misdetects a CPU gives wrong results or
+# crashes; machines set OPENBLAS_CORETYPE for that). Thread counts are not here: the grader
+# sets those on purpose per kernel. The kernel spec's own variables win over these.
+NUMERICAL_VARIABLES = (
+    "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",          # OpenBLAS: forced core type, cache size
+    "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS",            # MKL: reproducibility mode, instruction set
+    "NPY_DISABLE_CPU_FEATURES",                       # NumPy: SIMD paths turned off
+    "TF_ENABLE_ONEDNN_OPTS",                          # TensorFlow: oneDNN kernels on or off
+    "CUDA_VISIBLE_DEVICES",                           # which GPUs the GPU kernel may use
+)
+# What a graded kernel must import; the probe imports it inside the sandbox before grading.
+KERNEL_IMPORTS = ("course_lib", "numpy", "ipykernel")
 
 
 class SandboxUnavailable(RuntimeError):
@@ -87,8 +102,55 @@ def _is_ancestor(path: Path, of: Path) -> bool:
     return path == of or path in of.parents
 
 
-def python_folders(kernel_executable: str) -> list[Path]:
-    """The folders the kernel's Python needs: its installation and virtual environment, and course_lib.
+_IMPORT_REPORT = ("import json, sys\n"
+                  "found = {'prefixes': [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix],"
+                  " 'modules': {}}\n"
+                  "for name in %r:\n"
+                  "    module = __import__(name)\n"
+                  "    found['modules'][name] = module.__file__\n"
+                  "print(json.dumps(found))\n") % (KERNEL_IMPORTS,)
+_KERNEL_PYTHONS: dict[tuple, dict] = {}
+
+
+def kernel_python(kernel_executable: str, env: dict[str, str] | None = None) -> dict:
+    """Where the kernel's own Python finds its installation and :data:`KERNEL_IMPORTS`.
+
+    Asked of that Python itself, with the kernel's variables, outside the sandbox: the
+    course installed from another folder than the grader's (a shared environment and an
+    instructor's clone) is found where the kernel will import it. Raises
+    :class:`SandboxUnavailable` with the real error when it cannot import them even here.
+    """
+    executable = shutil.which(kernel_executable) or kernel_executable
+    kernel_env = {k: v for k, v in (env or {}).items() if k != "PYTHONSAFEPATH"}
+    key = (executable, tuple(sorted(kernel_env.items())))
+    if key not in _KERNEL_PYTHONS:
+        run_env = {"PATH": os.environ.get("PATH", ""), **SAFE_PYTHON, **kernel_env}
+        with tempfile.TemporaryDirectory(prefix="dlcourse-kernel-python-") as folder:
+            try:
+                run = subprocess.run([executable, "-c", _IMPORT_REPORT], capture_output=True, text=True,
+                                     env=run_env, cwd=folder, timeout=PROBE_TIMEOUT_S, stdin=subprocess.DEVNULL)
+            except (OSError, subprocess.TimeoutExpired) as error:
+                raise SandboxUnavailable(f"the kernel's Python ({executable}) could not run: {error}") from None
+        if run.returncode != 0:
+            raise SandboxUnavailable(f"the kernel's Python ({executable}) cannot import "
+                                     f"{', '.join(KERNEL_IMPORTS)} even outside the sandbox: {_last_line(run.stderr)}")
+        _KERNEL_PYTHONS[key] = json.loads(run.stdout.strip().splitlines()[-1])
+    return _KERNEL_PYTHONS[key]
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in (text or "").strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no error message"
+
+
+def _is_ancestor(path: Path, of: Path) -> bool:
+    return path == of or path in of.parents
+
+
+def python_folders(kernel_executable: str, env: dict[str, str] | None = None) -> list[Path]:
+    """The folders a graded kernel needs: the grader's Python and ``course_lib`` (the launcher,
+    :mod:`.limited_kernel`, runs on them), and the kernel's own Python's installation and the
+    folders it imports :data:`KERNEL_IMPORTS` from (``course_lib``: its package folder only).
 
     A folder that holds ``$HOME``, the temporary folder or this process's current folder
     (the course root, for a local run) is never bound, so an unusual layout fails the
@@ -97,9 +159,17 @@ def python_folders(kernel_executable: str) -> list[Path]:
     import course_lib
 
     executable = shutil.which(kernel_executable) or kernel_executable
+    found = kernel_python(executable, env)
     candidates = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-                  Path(executable).parent.parent, Path(os.path.realpath(executable)).parent.parent,
-                  Path(course_lib.__file__).resolve().parent]
+                  Path(course_lib.__file__).resolve().parent, *found["prefixes"],
+                  Path(executable).parent.parent, Path(os.path.realpath(executable)).parent.parent]
+    for name, file in found["modules"].items():
+        package = Path(file).resolve().parent                  # .../site-packages/numpy, .../course_lib
+        under_prefix = any(_is_ancestor(Path(p).resolve(), package) for p in found["prefixes"])
+        if name == "course_lib":
+            candidates.append(package)
+        elif not under_prefix:
+            candidates.append(package.parent)                  # its site-packages, for its .libs
     folders: list[Path] = []
     for candidate in candidates:
         for path in {Path(candidate), Path(os.path.realpath(candidate))}:
@@ -145,12 +215,14 @@ def matplotlib_font_cache() -> list[Path]:
 
 
 def environment(kernel_env: dict[str, str], python_bin: str, evidence: str | None = None) -> dict[str, str]:
-    """The kernel's whole environment inside the sandbox: nothing of the grader's own.
+    """The kernel's whole environment inside the sandbox: nothing of the grader's own but
+    :data:`NUMERICAL_VARIABLES`.
 
     ``kernel_env`` holds the kernel spec's variables and the executor's thread settings.
     """
     env = {"PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin", "HOME": WORKDIR,
            "LANG": os.environ.get("LANG") or "C.UTF-8", "MPLCONFIGDIR": MPLCONFIGDIR, **SAFE_PYTHON}
+    env.update({name: os.environ[name] for name in NUMERICAL_VARIABLES if os.environ.get(name)})
     env.update({k: v for k, v in kernel_env.items() if not k.startswith(("NBGRADER", "JPY_"))})
     if evidence:
         from ..checks.evidence import RECORD_ENV
@@ -160,8 +232,12 @@ def environment(kernel_env: dict[str, str], python_bin: str, evidence: str | Non
 
 
 def command(bwrap: Bubblewrap, kernel_argv: list[str], *, files: list[Path], channel: Path,
-            evidence_dir: Path | None, env: dict[str, str], tmpfs_mb: int = TMPFS_MB) -> list[str]:
+            evidence_dir: Path | None, env: dict[str, str], tmpfs_mb: int = TMPFS_MB,
+            kernel_python: str | None = None) -> list[str]:
     """The ``bwrap`` command line that runs ``kernel_argv`` in the sandbox.
+
+    ``kernel_python`` is the kernel's own Python when ``kernel_argv`` starts with a launcher
+    (default: ``kernel_argv[0]``); :func:`python_folders` says what is bound for it.
 
     ``files`` are bound read-only into :data:`WORKDIR` under their own names; ``channel``
     (connection file and sockets) is bound writable at its own path; ``evidence_dir``
@@ -177,7 +253,7 @@ def command(bwrap: Bubblewrap, kernel_argv: list[str], *, files: list[Path], cha
     # the private /tmp first: a venv or course under /tmp (a CI checkout) is bound on top of it
     args += ["--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", "/dev/shm",
              "--size", size, "--tmpfs", WORKDIR]
-    for folder in python_folders(kernel_argv[0]):
+    for folder in python_folders(kernel_python or kernel_argv[0], env):
         args += ["--ro-bind", str(folder), str(folder)]
     for path in matplotlib_font_cache():
         args += ["--ro-bind", str(path), f"{MPLCONFIGDIR}/{path.name}"]
@@ -203,18 +279,41 @@ def probe(path: str = "bwrap") -> Bubblewrap:
     Starts a real sandbox (the same folders and namespaces a kernel gets) running this
     Python, first as uid 65534 in a user namespace, then (a setuid ``bwrap`` on a system
     without unprivileged user namespaces) as the grader's own user. Root inside does not
-    count as working. The answer is kept for the life of the process.
+    count as working. Then starts each course kernel's Python in it, with that kernel's
+    variables, and imports :data:`KERNEL_IMPORTS`, so that a kernel that could not start in
+    the sandbox is found before anyone is graded, with the real error. The answer is kept
+    for the life of the process.
     """
-    key = (path, os.geteuid())
+    kernels = course_kernels()
+    key = (path, os.geteuid(), tuple((name, argv0, tuple(sorted(env.items()))) for name, argv0, env in kernels))
     if key not in _PROBED:
         try:
-            _PROBED[key] = _probe(path)
+            bwrap = _probe(path)
+            for name, argv0, env in kernels:
+                _probe_imports(bwrap, name, argv0, env)
+            _PROBED[key] = bwrap
         except SandboxUnavailable as error:
             _PROBED[key] = str(error)
     found = _PROBED[key]
     if isinstance(found, str):
         raise SandboxUnavailable(found)
     return found
+
+
+def course_kernels() -> list[tuple[str, str, dict[str, str]]]:
+    """``(name, python, env)`` of each installed course kernel (else this Python, as ``python3``)."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    from .kernels import KERNELS
+
+    manager, found = KernelSpecManager(), []
+    for name in KERNELS:
+        try:
+            spec = manager.get_kernel_spec(name)
+        except NoSuchKernel:
+            continue
+        found.append((name, spec.argv[0], dict(spec.env or {})))
+    return found or [("python3", sys.executable, {})]
 
 
 def _probe(path: str) -> Bubblewrap:
@@ -238,8 +337,28 @@ def _probe(path: str) -> Bubblewrap:
                     last = "the sandbox would run students' code as root"
                     continue
                 return bwrap
-            last = (run.stderr.strip().splitlines() or [f"exit status {run.returncode}"])[-1]
+            last = _last_line(run.stderr) if run.stderr.strip() else f"exit status {run.returncode}"
     raise SandboxUnavailable(f"bubblewrap could not start a sandbox ({last})")
+
+
+def _probe_imports(bwrap: Bubblewrap, name: str, python: str, kernel_env: dict[str, str]) -> None:
+    """Import :data:`KERNEL_IMPORTS` with kernel ``name``'s Python inside the sandbox, or say why not."""
+    outside = kernel_python(python, kernel_env)        # raises with the real error if even that fails
+    env = environment(kernel_env, str(Path(python).parent))
+    with tempfile.TemporaryDirectory(prefix="dlcourse-probe-") as channel:
+        argv = command(bwrap, [python, "-c", f"import {', '.join(KERNEL_IMPORTS)}"], files=[],
+                       channel=Path(channel), evidence_dir=None, env=env)
+        try:
+            run = subprocess.run(argv, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S,
+                                 stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise SandboxUnavailable(f"kernel {name} could not start in the sandbox: {error}") from None
+    if run.returncode != 0:
+        bound = ", ".join(str(folder) for folder in python_folders(python, env))
+        raise SandboxUnavailable(
+            f"kernel {name} ({python}) cannot import {', '.join(KERNEL_IMPORTS)} inside the sandbox: "
+            f"{_last_line(run.stderr)} (outside it, course_lib comes from "
+            f"{Path(outside['modules']['course_lib']).parent}; bound read-only: {bound})")
 
 
 def resolve(mode: str, path: str = "bwrap") -> tuple[Bubblewrap | None, str | None]:
