@@ -14,15 +14,20 @@ differentiation. This module holds the reference pieces:
 * :func:`mean_squared_error`, :func:`tape_gradients`, :func:`make_train_step` and
   :func:`train_with_tape`: the corrected version of the lecture's loop.
 
-Two corrections to the lecture's TensorFlow loop (KNOWN-DEFECTS 6 and 7):
+One correction to the lecture's TensorFlow loop and one point of style (KNOWN-DEFECTS 6 and 7):
 
 1. ``tf.losses.MSE(y, y_pred)`` returns one loss per example, shape (N,).
    ``tape.gradient`` of a vector differentiates the *sum* of its entries, so the
    step would be N times a mean-loss step. Reduce to a scalar mean first
    (:func:`mean_squared_error` does).
-2. ``tape.gradient`` and ``apply_gradients`` belong *after* the
-   ``with tf.GradientTape() as tape:`` block: the tape only needs to watch the
-   forward pass and the loss.
+2. Here ``tape.gradient`` and ``apply_gradients`` come *after* the
+   ``with tf.GradientTape() as tape:`` block, which shows that the tape only needs
+   the forward pass and the loss. The lecture's placement inside the block is not a
+   bug: on the default, non-persistent tape ``gradient()`` stops the recording itself
+   (TensorFlow pops the tape; ``GradientTape.gradient`` in ``eager/backprop.py``), so
+   the numbers and the cost are the same. It matters with ``persistent=True``: that
+   tape keeps recording, the gradient computation included (TensorFlow warns), which
+   is useful only for higher derivatives.
 
 And the current API (KNOWN-DEFECTS 8): Keras 3, ``import keras``,
 ``keras.optimizers.SGD``; the parameters start zero-mean (Glorot or He, from
@@ -255,7 +260,7 @@ def tape_gradients(model: Any, X: Any, y: Any,
         y = tf.reshape(y, (-1, 1))
     with tf.GradientTape() as tape:
         loss = loss_fn(y, model(X, training=True))
-    gradients = tape.gradient(loss, variables)          # after the block: the tape has stopped recording
+    gradients = tape.gradient(loss, variables)          # after the block: clearer; same numbers as inside it
     return loss, gradients
 
 
@@ -265,11 +270,12 @@ def make_train_step(model: Any, optimizer: Any,
     """One compiled training step ``train_step(X_batch, y_batch) -> loss``.
 
     The step runs the forward pass and the scalar loss under a ``GradientTape``, then,
-    *after* the ``with`` block, takes the gradients and lets the optimizer update the
-    variables (``variable -= learning_rate * gradient`` for SGD). It is wrapped in
-    ``tf.function``, which traces the Python code once into a graph and then runs
-    the graph: far less Python overhead per step. With ``input_signature`` (e.g. a
-    dataset's ``element_spec``, batch dimension None) it traces once; without it,
+    after the ``with`` block (clearer; on this non-persistent tape the same as inside
+    it), takes the gradients and lets the optimizer update the variables
+    (``variable -= learning_rate * gradient`` for SGD). It is wrapped in ``tf.function``,
+    which traces the Python code once into a graph and then runs the graph: far less
+    Python overhead per step. With ``input_signature`` (e.g. a dataset's
+    ``element_spec``, batch dimension None) it traces once; without it,
     ``reduce_retracing`` lets the smaller last batch share a second trace.
 
     Args:

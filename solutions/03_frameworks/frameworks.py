@@ -26,7 +26,7 @@
 # 1. turn NumPy data into tensors of the right dtype and shape, and tell a tensor from a `tf.Variable`;
 # 2. build a `tf.data` pipeline that shuffles and batches, and say how many steps one epoch takes;
 # 3. compute gradients with `tf.GradientTape`, and show they equal your manual gradients from unit 02;
-# 4. write a custom training loop: a scalar mean loss, the gradient taken after the tape block, a fixed number of epochs;
+# 4. write a custom training loop: a scalar mean loss, one optimizer, a fixed number of epochs;
 # 5. build, compile and fit the same network in Keras, with validation data and a learning curve;
 # 6. compare the three implementations on the same data (final loss, time per epoch), and explain what makes a framework slow or fast on a CPU;
 # 7. count the parameters of a deeper network by hand and check the count with `model.summary()`;
@@ -260,17 +260,21 @@ for epoch in (1, 2):
 # multiplying local gradients exactly as you did by hand, and returns one gradient per
 # variable, in the same structure (pass a dict, get a dict).
 #
-# Two corrections to the lecture's loop matter here:
+# One correction to the lecture's loop matters here, and one point of style:
 #
 # * **The loss must be one number, a mean.** `tf.losses.MSE(y, y_pred)` (today
 #   `keras.losses.mean_squared_error`) returns one loss *per example*, shape `(N,)`.
 #   `tape.gradient` of a vector silently differentiates the **sum** of its entries, so every
 #   gradient comes out $N$ times the gradient of the mean. Reduce first:
 #   `tf.reduce_mean(tf.square(scores - y))`.
-# * **Take the gradient after the block.** The tape needs to see the forward pass and the loss,
-#   nothing else. The lecture calls `tape.gradient` and `apply_gradients` inside the `with`
-#   block, so the tape keeps recording while it differentiates and updates: wasted work (and,
-#   with a persistent tape, wasted memory). Dedent those lines.
+# * **Where `tape.gradient` goes.** The lecture calls `tape.gradient` and `apply_gradients`
+#   inside the `with` block. On the default tape that is harmless: `gradient()` first stops
+#   the recording (TensorFlow pops the tape), so nothing more is recorded and the numbers and
+#   the cost are the same. We write the call after the block because it shows at a glance
+#   that the tape only needs the forward pass and the loss. With `persistent=True` (a tape
+#   you may call `gradient` on more than once) the place matters: that tape keeps recording,
+#   the gradient computation included, which costs time and memory, and TensorFlow warns.
+#   The checks never grade the place of a call; the cell after the exercise shows both tapes.
 #
 # **Exercise 5.** Write `forward(X, variables)`, the network's scores
 # `sigmoid(X @ W1 + b1) @ W2 + b2` of shape `(N, 1)`, and `tape_gradients(X, y, variables)`
@@ -329,10 +333,32 @@ print(f"per-example loss has shape {tuple(per_example.shape)}; its dW2 / the mea
       f"{float(tf.reduce_mean(lecture_dW2 / grads_tape['W2'])):.1f} (= N)")
 
 # %% [markdown]
+# Where the call sits, measured. A default tape stops recording when `gradient` is called,
+# inside the block or not; a persistent tape is still recording, so what follows the call,
+# here the gradient computation itself, lands on the tape (useful only for a second
+# derivative, which is what `persistent=True` inside the block is for).
+
+# %%
+with tf.GradientTape() as default_tape:
+    loss_inside = tf.reduce_mean(tf.square(forward(X64, variables64) - y64))
+    grads_inside = default_tape.gradient(loss_inside, variables64)
+    print("default tape still recording after gradient():", default_tape._recording)
+print("same gradients as after the block:",
+      all(np.allclose(grads_inside[name].numpy(), grads_tape[name].numpy()) for name in grads_tape))
+with tf.GradientTape(persistent=True) as persistent_tape:
+    loss_inside = tf.reduce_mean(tf.square(forward(X64, variables64) - y64))
+    dW2 = persistent_tape.gradient(loss_inside, variables64["W2"])    # TensorFlow logs a warning here
+    print("persistent tape still recording after gradient():", persistent_tape._recording)
+    dW2_total = tf.reduce_sum(dW2)                                      # recorded too
+second = persistent_tape.gradient(dW2_total, variables64["W2"])       # possible only because dW2 was recorded
+print("a derivative of the gradient, shape", tuple(second.shape))
+del persistent_tape                                                           # a persistent tape holds its record until deleted
+
+# %% [markdown]
 # ## 4 · A custom training loop
 #
-# One SGD step is: forward pass and loss on the tape, gradients after the block, then the
-# optimizer's update. `keras.optimizers.SGD(learning_rate=...)` keeps the learning rate and
+# One SGD step is: forward pass and loss on the tape, the gradients (taken after the block),
+# then the optimizer's update. `keras.optimizers.SGD(learning_rate=...)` keeps the learning rate and
 # its `apply_gradients(pairs)` performs `variable.assign_sub(learning_rate * gradient)` for each
 # `(gradient, variable)` pair.
 #
@@ -341,7 +367,7 @@ print(f"per-example loss has shape {tuple(per_example.shape)}; its dW2 / the mea
 # (computed before the update).
 #
 # *Hint:* `variable_list = list(variables.values())`, then
-# `optimizer.apply_gradients(zip(gradients, variable_list))`, after the `with` block.
+# `optimizer.apply_gradients(zip(gradients, variable_list))`.
 
 # %% nbgrader={"grade": false, "grade_id": "train_step_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def train_step(X_batch, y_batch, variables, optimizer):
@@ -809,7 +835,7 @@ for task, target in labels.items():
 #
 # * Tensors are TensorFlow's arrays; NumPy data arrive as float64 and must be converted to float32 on purpose, and targets kept as columns `(N, 1)` so that nothing broadcasts to `(N, N)`. Parameters are `tf.Variable`s: updatable, and watched by the tape.
 # * A `tf.data` pipeline: `from_tensor_slices((X, y))`, then `shuffle(buffer_size=N, seed=...)` (a new order each epoch), then `batch(B)`. One epoch is $\lceil N/B \rceil$ steps.
-# * `tf.GradientTape` records the forward pass and differentiates it in reverse: on the same weights its gradients equal your unit 02 backward pass to rounding error. The loss must be a scalar **mean** (a per-example vector differentiates as a sum), and `tape.gradient` and `apply_gradients` belong **after** the `with` block.
+# * `tf.GradientTape` records the forward pass and differentiates it in reverse: on the same weights its gradients equal your unit 02 backward pass to rounding error. The loss must be a scalar **mean** (a per-example vector differentiates as a sum), and on the default tape `tape.gradient` may sit inside or after the `with` block (after is clearer); a persistent tape keeps recording, so there it belongs after.
 # * A custom loop is: one optimizer (`keras.optimizers.SGD`), a fixed number of epochs, one `train_step` per batch. Keras's `compile` + `fit` does the same, with validation after every epoch and a `History` to plot.
 # * NumPy, tape and Keras trained the same network to the same numbers (float64, same batches). For speed on a CPU, count the per-step overhead: `tf.function`, `tf.data` input and `steps_per_execution` cut it; for tiny models NumPy is hard to beat.
 # * A Dense layer has $n_\text{in} n_\text{out} + n_\text{out}$ parameters; check your count with `model.summary()`. The output layer and the loss go together: linear + MSE, sigmoid + binary cross-entropy, softmax + (sparse) categorical cross-entropy.
