@@ -39,7 +39,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-#: pass thresholds on :func:`rel_error`, by the dtype of the parameters
+#: the course's pass thresholds on :func:`norm_rel_error`, by the dtype of the parameters (one convention:
+#: the unit 02 checks use the float64 value too)
 THRESHOLDS = {"float64": 1e-7, "float32": 1e-2}
 DEFAULT_THRESHOLD = THRESHOLDS["float64"]
 
@@ -180,7 +181,7 @@ class GradientCheckReport:
 
     def _caption(self) -> str:
         verdict = "all gradients pass" if self.passed else "some gradients FAIL"
-        return (f"{verdict} (pass: rel. error = |a - n| / (|a| + |n|) < {self.threshold:.0e}; "
+        return (f"{verdict} (pass: rel. error = ||a - n|| / (||a|| + ||n||) < {self.threshold:.0e}; "
                 f"worst entry = largest elementwise rel. error; h = {self.h:g})")
 
     __repr__ = __str__

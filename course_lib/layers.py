@@ -190,14 +190,16 @@ ACTIVATIONS: dict[str, tuple[Callable[..., Any], Callable[..., np.ndarray]]] = {
 
 # ----------------------------------------------------------------------------- loss
 def mse_loss(y_pred: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-    """Mean squared error over the N examples and its gradient.
+    """Mean squared error and its gradient: the mean over **every entry**, as Keras computes it.
 
-    ``loss = (1/N) * sum_i (y_pred_i - y_i)**2`` and ``dy_pred = (2/N) * (y_pred - y)``.
+    ``loss = mean((y_pred - y)**2)`` over all ``M = y_pred.size`` entries and
+    ``dy_pred = (2/M) * (y_pred - y)``. With one output, (N,) or (N, 1), M = N and this is
+    the mean over the N examples; with C outputs, (N, C), it averages over the C outputs
+    too (``np.mean``, ``tape.mean_squared_error`` and ``keras.losses.MeanSquaredError``
+    all agree: the course's one MSE convention).
 
     Args:
-        y_pred: predictions, shape (N,) or (N, 1). (With C outputs, shape (N, C),
-            the squared errors of one example are summed over its C outputs before
-            the mean over examples.)
+        y_pred: predictions, shape (N,), (N, 1) or (N, C).
         y: targets, the **same** shape as ``y_pred``. Shapes (N, 1) and (N,) are
             refused: NumPy would broadcast their difference to (N, N) and return a
             wrong loss without complaint.
@@ -210,9 +212,140 @@ def mse_loss(y_pred: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         raise ValueError(f"y_pred {y_pred.shape} and y {y.shape} must have the same shape; "
                          "reshape one of them (y.reshape(-1, 1) or y_pred.ravel()).")
     if y_pred.ndim not in (1, 2):
-        raise ValueError(f"mse_loss expects shape (N,) or (N, 1); got {y_pred.shape}")
-    num_examples = y_pred.shape[0]
+        raise ValueError(f"mse_loss expects shape (N,), (N, 1) or (N, C); got {y_pred.shape}")
+    num_entries = max(y_pred.size, 1)
     residual = y_pred - y
-    loss = float(np.sum(residual ** 2) / num_examples)
-    dy_pred = 2.0 * residual / num_examples
+    loss = float(np.sum(residual ** 2) / num_entries)
+    dy_pred = 2.0 * residual / num_entries
     return loss, dy_pred
+
+
+# ------------------------------------------------------- unit 06: binary cross-entropy
+def binary_cross_entropy_with_logits(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean binary cross-entropy of labels ``y`` given *logits* (scores before the sigmoid), and its gradient.
+
+    ``loss = mean(-y log sigmoid(z) - (1 - y) log(1 - sigmoid(z)))``, written in the stable form
+    ``max(z, 0) - z y + log(1 + exp(-|z|))`` (no overflow for large ``|z|``; equal to
+    ``keras.losses.BinaryCrossentropy(from_logits=True)``). Gradient: ``(sigmoid(z) - y) / N``.
+
+    Args:
+        logits: (N,) or (N, 1); y: labels in [0, 1], the same shape.
+
+    Returns:
+        ``(loss, dlogits)``: a float and an array shaped like ``logits``.
+    """
+    z, y = _as_float(logits), _as_float(y)
+    if z.shape != y.shape:
+        raise ValueError(f"logits {z.shape} and y {y.shape} must have the same shape")
+    per_example = np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))
+    return float(per_example.mean()), (sigmoid(z) - y) / z.shape[0]
+
+
+# -------------------------------------------------------------- unit 06: dropout
+def dropout_forward(x: np.ndarray, rate: float, training: bool = True, seed: int = 0
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Inverted dropout, as ``keras.layers.Dropout(rate)``: ``rate`` is the probability of **dropping**.
+
+    Training: each entry is kept with probability ``1 - rate`` and the kept ones are
+    scaled by ``1 / (1 - rate)``, so every entry keeps its expected value. Test time
+    (``training=False``): the identity, with no scaling at all. (The lecture's older
+    convention does no scaling in training and multiplies by the keep probability at test
+    time; the expected values agree, but the test-time network differs from the trained one.)
+
+    Args:
+        x: inputs, any shape, e.g. (N, H).
+        rate: probability of dropping, in [0, 1).
+        training: True for training mode.
+        seed: seed of the mask, ``np.random.default_rng(seed).random(x.shape) >= rate`` keeps.
+
+    Returns:
+        ``(out, cache)``: out shaped like x; cache the scaled mask ``keep / (1 - rate)``
+        (shaped like x), or None at test time.
+    """
+    x = _as_float(x)
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"rate is the probability of dropping and must be in [0, 1), got {rate}")
+    if not training:
+        return x.copy(), None
+    keep = np.random.default_rng(seed).random(x.shape) >= rate
+    scaled_mask = keep / (1.0 - rate)
+    return x * scaled_mask, scaled_mask
+
+
+def dropout_backward(dout: np.ndarray, cache: np.ndarray | None) -> np.ndarray:
+    """Backward pass of :func:`dropout_forward`: ``dx = dout * keep / (1 - rate)``; ``dx = dout`` at test time.
+
+    dout: upstream gradient shaped like the layer's output; dx has that shape too.
+    """
+    dout = _as_float(dout)
+    return dout.copy() if cache is None else dout * cache
+
+
+# --------------------------------------------------------- unit 06: batch normalisation
+#: keras.layers.BatchNormalization() defaults
+BATCHNORM_MOMENTUM = 0.99
+BATCHNORM_EPSILON = 1e-3
+
+
+def batchnorm_state(num_features: int) -> dict[str, np.ndarray]:
+    """Fresh moving statistics, as Keras starts them: ``moving_mean`` zeros (D,), ``moving_var`` ones (D,)."""
+    return {"moving_mean": np.zeros(num_features), "moving_var": np.ones(num_features)}
+
+
+def batchnorm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, state: dict[str, np.ndarray],
+                      training: bool = True, momentum: float = BATCHNORM_MOMENTUM,
+                      epsilon: float = BATCHNORM_EPSILON) -> tuple[np.ndarray, tuple]:
+    """Batch normalisation over the batch axis, as ``keras.layers.BatchNormalization()``.
+
+    ``out = gamma * (x - mean) / sqrt(var + epsilon) + beta`` per feature.
+
+    * Training: ``mean`` and ``var`` are the batch's (``var`` the biased variance, divided by
+      N), and ``state`` is updated **in place** with Keras's exponential moving averages
+      ``moving = momentum * moving + (1 - momentum) * batch statistic`` (``momentum=0.99``).
+    * Test (``training=False``): ``mean`` and ``var`` are ``state``'s moving averages; the
+      state does not change. (The lecture's alternative, the statistics of the whole
+      training set computed once after training, is another valid choice; Keras does not
+      do it.)
+
+    Args:
+        x: inputs (N, D); gamma, beta: scale and shift (D,);
+        state: ``{"moving_mean": (D,), "moving_var": (D,)}`` (see :func:`batchnorm_state`).
+
+    Returns:
+        ``(out, cache)``: out (N, D); cache for :func:`batchnorm_backward`.
+    """
+    x, gamma, beta = _as_float(x), _as_float(gamma), _as_float(beta)
+    if training:
+        mean, var = x.mean(axis=0), x.var(axis=0)
+        state["moving_mean"] = momentum * _as_float(state["moving_mean"]) + (1.0 - momentum) * mean
+        state["moving_var"] = momentum * _as_float(state["moving_var"]) + (1.0 - momentum) * var
+    else:
+        mean, var = _as_float(state["moving_mean"]), _as_float(state["moving_var"])
+    inv_std = 1.0 / np.sqrt(var + epsilon)
+    x_hat = (x - mean) * inv_std
+    return gamma * x_hat + beta, (x_hat, gamma, inv_std, training)
+
+
+def batchnorm_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Backward pass of :func:`batchnorm_forward`.
+
+    ``dgamma = sum_n dout * x_hat``, ``dbeta = sum_n dout``. In training mode the batch mean
+    and variance depend on every example, so
+    ``dx = gamma * inv_std / N * (N * dout - sum_n dout - x_hat * sum_n (dout * x_hat))``;
+    in test mode they are constants and ``dx = gamma * inv_std * dout``.
+
+    Args:
+        dout: (N, D). cache from :func:`batchnorm_forward`.
+
+    Returns:
+        ``(dx, dgamma, dbeta)`` with shapes (N, D), (D,), (D,).
+    """
+    x_hat, gamma, inv_std, training = cache
+    dout = _as_float(dout)
+    dgamma = np.sum(dout * x_hat, axis=0)
+    dbeta = dout.sum(axis=0)
+    if not training:
+        return dout * gamma * inv_std, dgamma, dbeta
+    N = dout.shape[0]
+    dx = gamma * inv_std / N * (N * dout - dbeta - x_hat * dgamma)
+    return dx, dgamma, dbeta

@@ -112,7 +112,7 @@ def test_backward_matches_finite_differences(seed):
             assert rel_error(grad, numerical) < 1e-7, (name, position, rel_error(grad, numerical))
 
 
-@pytest.mark.parametrize("shape", [(5,), (5, 1)])
+@pytest.mark.parametrize("shape", [(5,), (5, 1), (5, 3)])     # (N, C): the mean over every entry, like Keras
 def test_mse_loss_matches_finite_differences(shape):
     rng = np.random.default_rng(3)
     y_pred, y = rng.normal(size=shape), rng.normal(size=shape)

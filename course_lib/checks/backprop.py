@@ -7,7 +7,8 @@ passes, and raises :class:`~course_lib.checks.compare.CheckFailure` (an
 ``AssertionError``) with a message that names the likely mistake when it does not.
 Tolerance: ``rtol=1e-5`` (a float32 computation passes; realistic mistakes are off
 by far more). Gradient-check based checks use the norm-based relative error
-``||a - n|| / (||a|| + ||n||)`` with a threshold of ``1e-6``.
+``||a - n|| / (||a|| + ||n||)`` with the course's one float64 threshold, ``1e-7``
+(:data:`course_lib.gradcheck.THRESHOLDS`).
 
 The "no shortcuts" rule: in the backward-pass exercises the gradients must be
 written by hand. A function that computes them with an automatic-differentiation
@@ -37,7 +38,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from ..gradcheck import norm_rel_error, numerical_gradient
+from ..gradcheck import THRESHOLDS, norm_rel_error, numerical_gradient
 from ..layers import DEFAULT_NEGATIVE_SLOPE, KERAS_NEGATIVE_SLOPE, LECTURE_NEGATIVE_SLOPE, sigmoid
 from ..mlp import two_layer_forward, two_layer_loss
 from . import evidence
@@ -49,7 +50,7 @@ from .compare import (CheckFailure, as_array, assert_close, assert_scalar, asser
 #: (:mod:`course_lib.grading.trusted`): they reach student code only through call_student and observe
 TRUSTED_REPLAY = True
 
-GRADIENT_CHECK_THRESHOLD = 1e-6
+GRADIENT_CHECK_THRESHOLD = THRESHOLDS["float64"]      # 1e-7 on the norm-based error, as in the notebook
 
 # ====================================================================== no shortcuts
 #: top-level modules that differentiate automatically (or wrap a framework that does)
