@@ -521,7 +521,9 @@ check_numerical_gradient(numerical_gradient, seed=14, rows=2, columns=6)
 # decide pass or fail.
 #
 # Always check in float64 (float32 rounding alone gives about $10^{-3}$), on a small
-# network with a few examples, and with nonzero biases so that every path is used.
+# network with a few examples, and with nonzero biases so that every path is used. (The
+# one allowance: when *your* backward pass happens to compute in float32, its rounding is
+# already about $10^{-7}$, so the checks then hold it to $10^{-5}$, the course's float32 tolerance.)
 #
 # **Exercise 10.** Gradient-check *your* `two_layer_loss` on the small problem below: for
 # each parameter name, compute your analytic gradient and the numerical gradient of
