@@ -15,6 +15,7 @@ setup: $(STAMP)
 # Reinstall only when the dependencies change.
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory sandbox-tool
+	@$(MAKE) --no-print-directory browser-tool
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -48,3 +49,15 @@ sandbox-tool:
 	     (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q bubblewrap >/dev/null 2>&1)) || \
 	    echo "note: could not install bubblewrap; grading will run without a sandbox"; \
 	  else echo "note: bubblewrap (bwrap) is not installed; instructors grading untrusted work should install it (sudo apt-get install bubblewrap)"; fi; }
+
+# tests/test_browser.py drives Debian's Chromium (package `chromium`) with Playwright; Playwright's
+# own browser download is not used. Installed here when we may, as for bubblewrap; otherwise a note,
+# and the browser test fails until it is installed.
+.PHONY: browser-tool
+browser-tool:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get install -y -q chromium >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1)) || \
+	    echo "note: could not install chromium; tests/test_browser.py will fail"; \
+	  else echo "note: chromium is not installed; the browser test needs it (sudo apt-get install chromium)"; fi; }

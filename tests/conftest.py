@@ -82,6 +82,11 @@ def scores(course: Path, unit: str, student: str) -> dict[str, float]:
     return result
 
 
+def pytest_addoption(parser):
+    parser.addoption("--screenshots", metavar="DIR", default=None,
+                     help="keep the browser test's screenshot of every step in DIR")
+
+
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
