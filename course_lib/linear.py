@@ -60,8 +60,11 @@ class TrainingResult:
 
     Attributes:
         w: (D,) learned weights. b: learned bias.
-        history: losses; for gradient descent ``history[k]`` is the full-data MSE after
-            ``k`` steps (so ``history[0]`` is the loss before training).
+        history: losses. Gradient descent counts *steps* and needs the start for its
+            stopping rule: ``history[k]`` is the full-data MSE after ``k`` steps, so
+            ``history[0]`` is the loss before training. SGD counts *epochs*, like units 02
+            and 03 and Keras: ``history[e]`` is the full-data MSE after epoch ``e + 1``, one
+            entry per epoch.
         converged: True when the stopping rule fired before ``max_steps``.
     """
 
@@ -101,12 +104,12 @@ def train_sgd(X: np.ndarray, y: np.ndarray, learning_rate: float = 0.05, batch_s
               num_epochs: int = 20, seed: int = 0) -> TrainingResult:
     """Minibatch SGD from ``w = 0, b = 0``: each epoch shuffles once and visits every example.
 
-    X (N, D), y (N,). ``history`` holds the full-data MSE before training and after each epoch.
+    X (N, D), y (N,). ``history`` holds the full-data MSE after each epoch: ``num_epochs`` entries.
     """
     rng = np.random.default_rng(seed)
     num_examples = X.shape[0]
     w, b = np.zeros(X.shape[1]), 0.0
-    history = [mse_loss(predict(X, w, b), y)]
+    history = []
     for _ in range(num_epochs):
         order = rng.permutation(num_examples)
         for start in range(0, num_examples, batch_size):

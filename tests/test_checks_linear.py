@@ -70,11 +70,28 @@ def sampler_sorted(X, y, batch_size, rng):
     return X[rows, :], y[rows]
 
 
+def sgd_shuffle_in_place(X, y, learning_rate, batch_size, num_epochs, seed):   # correct: the same permutations
+    rng = np.random.default_rng(seed)
+    w, b, history = np.zeros(X.shape[1], dtype=np.float32), np.float32(0.0), []
+    for _ in range(num_epochs):
+        order = np.arange(len(y))
+        rng.shuffle(order)
+        start = 0
+        while start < len(y):
+            rows = order[start:start + batch_size]
+            residual = np.dot(X[rows], w) + b - y[rows]
+            w -= learning_rate * 2 * X[rows].T @ residual / len(rows)
+            b -= learning_rate * 2 * residual.mean()
+            start += batch_size
+        history.append(float(np.mean((X @ w + b - y) ** 2)))
+    return w, float(b), np.array(history)
+
+
 def sgd_with_sampler(X, y, learning_rate, batch_size, num_epochs, seed):
-    """Samples a fresh minibatch per step (the lecture's way) rather than shuffling per epoch."""
+    """Samples a fresh minibatch per step (the lecture's way) rather than one permutation per epoch."""
     rng = np.random.default_rng(seed)
     w, b = np.zeros(X.shape[1]), 0.0
-    history = [linear.mse_loss(X @ w + b, y)]
+    history = []
     steps_per_epoch = int(np.ceil(len(y) / batch_size))
     for _ in range(num_epochs):
         for _ in range(steps_per_epoch):
@@ -97,7 +114,7 @@ CORRECT = {
                               lambda w, b, dw, db, lr: (w + (-lr) * dw, b - lr * db)],
     "train_gradient_descent": [as_tuple(linear.train_gradient_descent), train_gd_abs],
     "sample_minibatch": [linear.sample_minibatch, sampler_permutation, sampler_sorted],
-    "train_sgd": [as_tuple(linear.train_sgd), sgd_with_sampler],
+    "train_sgd": [as_tuple(linear.train_sgd), sgd_shuffle_in_place],
 }
 
 
@@ -208,9 +225,49 @@ def sgd_batch_loss_history(X, y, learning_rate, batch_size, num_epochs, seed):
     return w, b, history
 
 
-def sgd_no_initial_loss(X, y, learning_rate, batch_size, num_epochs, seed):
+def sgd_initial_loss_too(X, y, learning_rate, batch_size, num_epochs, seed):
     r = linear.train_sgd(X, y, learning_rate, batch_size, num_epochs, seed)
-    return r.w, r.b, r.history[1:]
+    return r.w, r.b, [linear.mse_loss(np.zeros(len(y)), y)] + r.history
+
+
+def _sgd_loop(order_of, skip_last=False, rate=None):
+    """SGD with the epoch's order from ``order_of(rng, epoch, N)``; optionally a mistake in the batches or the rate."""
+    def train_sgd(X, y, learning_rate, batch_size, num_epochs, seed):
+        rng = np.random.default_rng(seed)
+        w, b, history = np.zeros(X.shape[1]), 0.0, []
+        fixed = {"seed": seed}
+        for epoch in range(num_epochs):
+            order = order_of(rng, epoch, len(y), fixed)
+            stop = len(y) - len(y) % batch_size if skip_last else len(y)
+            for start in range(0, stop, batch_size):
+                rows = order[start:start + batch_size]
+                dw, db = linear.mse_gradients(X[rows], y[rows], w, b)
+                w, b = w - (rate or learning_rate) * dw, b - (rate or learning_rate) * db
+            history.append(linear.mse_loss(X @ w + b, y))
+        return w, b, history
+    return train_sgd
+
+
+def _permute(rng, epoch, n, fixed):
+    return rng.permutation(n)
+
+
+def _permute_once(rng, epoch, n, fixed):
+    return fixed.setdefault("order", rng.permutation(n))
+
+
+def _reseeded(rng, epoch, n, fixed):
+    return np.random.default_rng(fixed["seed"]).permutation(n)
+
+
+def _global_permutation(rng, epoch, n, fixed):
+    return np.random.permutation(n)
+
+
+def _half_shuffled(rng, epoch, n, fixed):      # shuffles only within the first half
+    order = np.arange(n)
+    order[: n // 2] = rng.permutation(n // 2)
+    return order
 
 
 def sgd_ascent(X, y, learning_rate, batch_size, num_epochs, seed):
@@ -295,9 +352,15 @@ WRONG = {
         "one batch per epoch": sgd_one_batch_per_epoch,
         "ignores the seed": sgd_unseeded,
         "history of the last batch": sgd_batch_loss_history,
-        "history misses the initial loss": sgd_no_initial_loss,
+        "history also holds the loss before training": sgd_initial_loss_too,
         "goes uphill": sgd_ascent,
         "bias never trained": sgd_not_updating_bias,
+        "a fresh random minibatch per step": sgd_with_sampler,
+        "shuffled once, not every epoch": _sgd_loop(_permute_once),
+        "generator re-created every epoch": _sgd_loop(_reseeded),
+        "skips the last, smaller batch": _sgd_loop(_permute, skip_last=True),
+        "global np.random.permutation": _sgd_loop(_global_permutation),
+        "shuffles only half the examples": _sgd_loop(_half_shuffled),
     },
 }
 
@@ -316,6 +379,29 @@ def test_check_accepts_correct_answers(name, function, seed):
 def test_check_rejects_realistic_mistakes(name, label):
     with pytest.raises(AssertionError):
         run_check(name, WRONG[name][label])
+
+
+def test_sgd_check_varies_what_the_hidden_test_varies():
+    """A learning rate hard-coded to the visible test's 0.05 passes there, and fails the hidden test's settings."""
+    hard_coded = _sgd_loop(_permute, rate=0.05)
+    checks.check_train_sgd(hard_coded)
+    with pytest.raises(AssertionError):
+        checks.check_train_sgd(hard_coded, seed=32, num_examples=45, num_features=2, learning_rate=0.1,
+                               batch_size=7, num_epochs=4)
+    checks.check_train_sgd(sgd_shuffle_in_place, seed=32, num_examples=45, num_features=2, learning_rate=0.1,
+                           batch_size=7, num_epochs=4)
+
+
+@pytest.mark.parametrize("label,message", [
+    ("shuffled once, not every epoch", "same order"),
+    ("generator re-created every epoch", "same order"),
+    ("skips the last, smaller batch", "last, smaller minibatch"),
+    ("a fresh random minibatch per step", "exactly once per"),
+    ("history also holds the loss before training", "nothing before training"),
+])
+def test_sgd_check_names_the_mistake(label, message):
+    with pytest.raises(AssertionError, match=message):
+        checks.check_train_sgd(WRONG["train_sgd"][label])
 
 
 def test_every_exercise_has_five_mistakes():

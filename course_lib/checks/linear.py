@@ -220,14 +220,52 @@ def check_sample_minibatch(sample_minibatch, seed: int = 0, num_examples: int = 
 
 
 @graded_check
-def check_train_sgd(train_sgd, seed: int = 0, num_examples: int = 200, num_features: int = 4) -> None:
+def check_train_sgd(train_sgd, seed: int = 0, num_examples: int = 200, num_features: int = 4,
+                    learning_rate: float = 0.05, batch_size: int = 16, num_epochs: int = 15) -> None:
+def _sgd_variant(X: np.ndarray, y: np.ndarray, learning_rate: float, batch_size: int, num_epochs: int,
+                 seed: int, mistake: str | None = None) -> tuple[np.ndarray, float, list[float]]:
+    """Unit 01's SGD (:func:`course_lib.linear.train_sgd`) in float64, optionally with one realistic mistake.
+
+    X (N, D), y (N,) -> (w (D,), b, history of num_epochs full-data losses).
+    """
+    rng = np.random.default_rng(seed)
+    num_examples = X.shape[0]
+    w, b, history = np.zeros(X.shape[1]), 0.0, []
+    order = np.arange(num_examples)
+    for epoch in range(num_epochs):
+        if mistake in (None, "drop_last") or (mistake == "shuffled_once" and epoch == 0):
+            order = rng.permutation(num_examples)
+        stop = num_examples - num_examples % batch_size if mistake == "drop_last" else num_examples
+        for begin in range(0, stop, batch_size):
+            rows = (rng.choice(num_examples, batch_size, replace=False) if mistake == "sampled"
+                    else order[begin:begin + batch_size])
+            dw, db = ref.mse_gradients(X[rows], y[rows], w, b)
+            w, b = ref.gradient_descent_step(w, b, dw, db, learning_rate)
+        history.append(ref.mse_loss(ref.predict(X, w, b), y))
+    return w, b, history
+
+
+_SGD_MISTAKES = {
+    "shuffled_once": "every epoch visits the examples in the same order (shuffled once, or a generator created "
+                     "again inside the loop). Create rng = np.random.default_rng(seed) once, before the epochs, "
+                     "and draw a new rng.permutation(N) at the start of every epoch.",
+    "no_shuffle": "the examples are never shuffled: each epoch starts with order = rng.permutation(N).",
+    "drop_last": "the last, smaller minibatch is skipped: when N is not a multiple of batch_size the slice "
+                 "order[start:start + batch_size] is shorter, and it still takes a step.",
+    "sampled": "each step draws a fresh random minibatch; this exercise visits every example exactly once per "
+               "epoch: slice one permutation into consecutive minibatches.",
+}
+
+
     """``train_sgd(X, y, learning_rate, batch_size, num_epochs, seed)`` returns ``(w, b, history)``.
 
-    SGD's numbers depend on how it shuffles, so this checks behaviour: the history's
-    length, a falling loss, an end close to the least-squares optimum, and reproducibility.
+    The exercise fixes every number (``np.random.default_rng(seed)``, one ``rng.permutation(N)``
+    per epoch, consecutive slices, the last one shorter), so the result must match
+    :func:`course_lib.linear.train_sgd` step for step (``rtol=1e-6``): weights, bias and the
+    history of ``num_epochs`` full-data losses, one after each epoch.
     """
     X, y, _, _ = _problem(seed, num_examples, num_features)
-    arguments = dict(learning_rate=0.05, batch_size=16, num_epochs=15)
+    arguments = dict(learning_rate=learning_rate, batch_size=batch_size, num_epochs=num_epochs)
 
     def run(run_seed):
         got = call_student(train_sgd, X, y, seed=run_seed, name="train_sgd", **arguments)
@@ -236,19 +274,31 @@ def check_train_sgd(train_sgd, seed: int = 0, num_examples: int = 200, num_featu
                 np.asarray(history, dtype=float).ravel())
 
     w, b, history = run(1)
-    assert_shape("history", history, (arguments["num_epochs"] + 1,),
-                 hint="history[0] is the loss before training, then one full-data loss per epoch.")
-    best = ref.mse_loss(ref.predict(X, *ref.least_squares(X, y)), y)
+    if history.size == num_epochs + 1:
+        raise CheckFailure(f"history has {num_epochs + 1} losses for num_epochs={num_epochs}: record one full-data "
+                           "loss after each epoch and nothing before training (the course's convention for epochs, "
+                           "as in units 02 and 03 and Keras).")
+    assert_shape("history", history, (num_epochs,), hint="one full-data loss after each epoch.")
     final = ref.mse_loss(ref.predict(X, w, b), y)
     if not np.isclose(history[-1], final, rtol=1e-4):
         raise CheckFailure(f"history[-1] = {history[-1]:.5g} but the MSE of the returned w, b on all of X is "
                            f"{final:.5g}: record the loss on the whole training set after each epoch.")
-    if final > 1.05 * best:
-        raise CheckFailure(f"after {arguments['num_epochs']} epochs the MSE is {final:.4g}; minibatch SGD "
-                           f"with these settings gets within 5 % of the optimum {best:.4g}.\n"
-                           "Hint: in each epoch, shuffle once and step on every minibatch in turn.")
     again = run(1)
     if not np.allclose(again[0], w):
         raise CheckFailure("two runs with the same seed gave different weights: create one "
-                           "`np.random.default_rng(seed)` and draw every batch from it.")
-    passed(f"train_sgd: the loss falls to {final:.4g} (optimum {best:.4g}) and runs are reproducible")
+                           "`np.random.default_rng(seed)` and draw every permutation from it.")
+    expected_w, expected_b, expected_history = _sgd_variant(X, y, seed=1, **arguments)
+    if np.allclose(run(2)[0], w):
+        raise CheckFailure("two different seeds gave the same weights: shuffle with "
+                           "`rng = np.random.default_rng(seed)`, not a fixed generator or the data's order.")
+    variants = {mistake: _sgd_variant(X, y, seed=1, mistake=mistake, **arguments) for mistake in _SGD_MISTAKES}
+    assert_close("w", w, expected_w, rtol=1e-6,
+                 hint=f"{num_epochs} epochs of {-(-num_examples // batch_size)} steps each, learning_rate="
+                      f"{learning_rate}, in the order of rng.permutation(N) drawn anew each epoch.",
+                 diagnoses=[(variant[0], _SGD_MISTAKES[mistake]) for mistake, variant in variants.items()])
+    assert_close("b", b, expected_b, rtol=1e-6)
+    assert_close("history", history, expected_history, rtol=1e-6,
+                 hint="after each epoch, append the MSE of the current w, b on all of X.")
+    best = ref.mse_loss(ref.predict(X, *ref.least_squares(X, y)), y)
+    passed(f"train_sgd: matches the reference step for step ({num_epochs} epochs, batch {batch_size}, "
+           f"learning rate {learning_rate}); the loss falls to {final:.4g} (optimum {best:.4g})")
