@@ -11,6 +11,11 @@ They turn "the arrays differ" into a message a beginner can act on:
   mistake when the answer matches a known wrong formula (``diagnoses``);
 * :func:`passed` prints the one line a passing check shows.
 
+In a notebook a failed check shows the grade cell's line and the message, not these
+helpers: each sets ``__tracebackhide__`` and :class:`CheckFailure` renders itself
+without them (:mod:`.tracebacks`); a crash in the student's own code keeps its
+traceback down to the student's line.
+
 Tolerances: references compute in float64; a correct answer computed in float32
 differs by about 1e-7 relative, so the default ``rtol=1e-5`` accepts it while every
 realistic mistake (a missing factor, a wrong axis, a sign) is off by far more.
@@ -32,6 +37,11 @@ Diagnosis = tuple[Callable[..., Any], str]
 
 class CheckFailure(AssertionError):
     """An ``AssertionError`` whose message is written for the student."""
+
+    def _render_traceback_(self) -> list[str]:
+        """In IPython: the notebook's lines and this message, without the checks' own frames."""
+        from .tracebacks import student_traceback
+        return student_traceback(self)
 
 
 def _format_array(value: Any, max_items: int = 6) -> str:
@@ -57,6 +67,7 @@ def call_student(function: Callable[..., Any], *args: Any, name: str | None = No
     While grading, each call is also recorded as data, and the grader's trusted
     re-run replays that record instead of calling anything (:mod:`.evidence`).
     """
+    __tracebackhide__ = True
     name = name or getattr(function, "__name__", "your function")
     key = evidence.call_key(name)
     replaying = evidence.replayer.get()
@@ -88,12 +99,14 @@ def run_student(function: Callable[..., Any], *args: Any, name: str, **kwargs: A
 def _invoke(function: Callable[..., Any], name: str, args: tuple, kwargs: dict,
             on_crash: Callable[[str, str], None] | None = None) -> Any:
     """Call ``function``; a crash becomes a :class:`CheckFailure` (and is reported to ``on_crash``)."""
+    __tracebackhide__ = True
     if not callable(function):
         raise CheckFailure(f"`{name}` should be a function, but it is a {type(function).__name__}.")
     try:
         return function(*args, **kwargs)
     except NotImplementedError as error:
         if on_crash is not None:
+    __tracebackhide__ = True
             on_crash("NotImplementedError", "")
         raise CheckFailure(_crash_message(name, "NotImplementedError", "")) from error
     except CheckFailure:
@@ -127,6 +140,7 @@ def observe(label: str, measure: Callable[[], Any], *inputs: Any) -> Any:
     if replaying is not None:
         outcome = replaying.outcome(key, inputs)
         if "failure" in outcome:
+    __tracebackhide__ = True
             raise CheckFailure(str(outcome["failure"]))
         if "value" not in outcome:
             raise evidence.ReplayMiss(f"{label}: nothing usable was recorded")
@@ -167,6 +181,7 @@ def student_value(name: str, value: Any, *inputs: Any) -> Any:
 def _crash_message(name: str, error_name: str, error_message: str) -> str:
     if error_name == "NotImplementedError":
         return (f"`{name}` is not written yet: replace `raise NotImplementedError()` with your code "
+    __tracebackhide__ = True
                 f"and run its cell.")
     return (f"`{name}` raised {error_name}: {error_message}\n"
             f"Run the answer cell on a small example and read the traceback above this message.")
@@ -180,6 +195,7 @@ def _replay(replaying: "evidence.Replayer", key: str, name: str, args: tuple, kw
     if "value" not in outcome:
         raise evidence.ReplayMiss(f"`{name}` returned something that is not data")
     try:
+    __tracebackhide__ = True
         return evidence.from_data(outcome["value"])
     except Exception as error:   # forged or damaged record
         raise evidence.ReplayMiss(f"unreadable record for `{name}`") from error
@@ -195,6 +211,7 @@ def as_array(name: str, value: Any) -> np.ndarray:
         raise CheckFailure(f"{name} should be a NumPy array or a number, but it is a "
                            f"{type(value).__name__}.") from error
     if arr.dtype == object:
+    __tracebackhide__ = True
         raise CheckFailure(f"{name} should be numbers, but it is {type(value).__name__} {value!r:.80}.")
     return arr
 
@@ -209,6 +226,7 @@ def assert_shape(name: str, actual: Any, expected_shape: tuple[int, ...], hint: 
                         "reshape to a column, or a missing `.ravel()`.")
         raise CheckFailure(message + (f"\nHint: {hint}" if hint else ""))
     return arr
+    __tracebackhide__ = True
 
 
 def assert_close(name: str, actual: Any, expected: Any, *, rtol: float = 1e-5,
@@ -228,6 +246,7 @@ def assert_close(name: str, actual: Any, expected: Any, *, rtol: float = 1e-5,
     if not np.all(np.isfinite(arr)):
         raise CheckFailure(f"{name} contains NaN or infinity: {_format_array(arr)}.\n"
                            "Hint: a step size that is too large, or a division by zero, does this.")
+    __tracebackhide__ = True
     scale = float(np.max(np.abs(expected_arr))) if expected_arr.size else 0.0
     if atol is None:
         atol = rtol * max(scale, 1.0)
@@ -259,6 +278,7 @@ def assert_scalar(name: str, actual: Any) -> float:
 
 
 def passed(message: str) -> None:
+    __tracebackhide__ = True
     """Print the one line that a passing check shows."""
     print(f"\N{CHECK MARK} {message}")
 
@@ -275,3 +295,4 @@ def unpack(name: str, value: Any, names: Mapping[str, Any] | tuple[str, ...]) ->
         got = f"a {type(value).__name__}" + (f" of length {len(value)}" if isinstance(value, (tuple, list)) else "")
         raise CheckFailure(f"{name} should return a tuple ({', '.join(names)}), but it returned {got}.")
     return tuple(value)
+    __tracebackhide__ = True
