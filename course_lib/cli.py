@@ -121,5 +121,9 @@ from .grading.collect import collect_command  # noqa: E402
 
 main.add_command(collect_command)
 
+from .grading.similarity import similarity_command  # noqa: E402
+
+main.add_command(similarity_command)
+
 if __name__ == "__main__":
     main()
