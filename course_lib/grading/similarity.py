@@ -563,8 +563,10 @@ def render_html(report: SimilarityReport, shown: int = 200) -> str:
         "read, not a verdict: similar answers can have honest reasons (a short exercise, a hint in the "
         "notebook, working together where that is allowed). Grades are not changed by it.</p>"
         f"<p>{len(report.students)} student(s); pairs whose similarity is at least {report.threshold:.2f} "
-        "are shown. Answers are compared after normalisation (names the cell defines renamed in order, "
-        "comments, docstrings, whitespace and literal formatting dropped); the score is the share of "
+        "are shown. Answers are compared after normalisation (the cell's functions and their arguments "
+        "numbered <code>v0, v1, ...</code>, its other variables written <code>_</code>; comments, docstrings, "
+        "whitespace and literal formatting dropped: open <em>normalised</em> under a cell to see what was "
+        "compared); the score is the share of "
         "tokens that line up in order (1.00: the same program). <code>reference solution</code> is the "
         "instructor's solution cell; <code>course_lib.*</code> is the library's reference implementation.</p>"
         '<table class="summary"><thead><tr><th>exercise</th><th>answers</th><th>flagged pairs</th>'
