@@ -664,6 +664,36 @@ def test_blank_release_is_ignored(report):
     assert all(a.student != "blank" for r in report.flagged for a in (r.left, r.right))
 
 
+def test_prefilter_misses_no_pair(course, report):
+    """The upper bounds that skip pairs are exact: brute force over all students finds the same pairs."""
+    import difflib
+    import itertools
+
+    from course_lib.grading.similarity import read_answers
+
+    flagged = {(p.exercise, *sorted((p.left.student, p.right.student))) for p in report.flagged
+               if not p.left.is_reference}
+    brute = set()
+    for exercise, answers in read_answers(course, "01")[1].items():
+        if exercise in SMALL:
+            continue
+        for one, other in itertools.combinations(sorted(answers, key=lambda a: a.student), 2):
+            if difflib.SequenceMatcher(None, one.form.tokens, other.form.tokens,
+                                       autojunk=False).ratio() >= report.threshold:
+                brute.add((exercise, one.student, other.student))
+    assert brute == flagged and len(brute) >= len(LARGE) * len(COPIED)
+
+
+def test_reference_comes_from_solutions_when_the_course_is_not_built(course, report, tmp_path):
+    import shutil
+
+    copy = tmp_path / "course"
+    shutil.copytree(course / "submitted", copy / "submitted")
+    unbuilt = similarity(copy, "01")
+    assert sorted((p.exercise, p.left.student, p.right.student, round(p.score, 6)) for p in unbuilt.flagged) == \
+        sorted((p.exercise, p.left.student, p.right.student, round(p.score, 6)) for p in report.flagged)
+
+
 def test_normalisation_ignores_names_comments_and_formatting():
     one = "def f(x, y):\n    # sum\n    total = x ** 2 + 1.0  # squared\n    return total, 'a'\n"
     two = 'def g(a,b):\n    """Doc."""\n    s=(a**2)+1.\n    return (s, "a")\n'
