@@ -57,20 +57,24 @@ def build(units, check_only):
 
 @main.command()
 @click.argument("notebook", type=click.Path(path_type=Path))
-def check(notebook):
+@click.option("--verbose", "-v", is_flag=True, help="Also print each failure whole, as the notebook shows it.")
+def check(notebook, verbose):
     """Run NOTEBOOK as the grader will and print a table of its exercises.
 
-    Exits 1 when any check fails (nbgrader validate always exits 0).
+    Each failed exercise shows the most useful line of its message (the likely mistake
+    or the hint where there is one). Exits 1 when any check fails (nbgrader validate
+    always exits 0).
     """
     from .grading.selfcheck import check_with_table
 
     console = _console()
-    results = check_with_table(console, notebook)
+    results = check_with_table(console, notebook, verbose=verbose)
     earned, total = sum(r.points for r in results), sum(r.max_points for r in results)
     failed = [r for r in results if not r.passed]
     console.print(f"{earned:g} of {total:g} points from the visible checks."
                   + ("" if not failed else f" {len(failed)} exercise(s) to fix.")
-                  + " Hidden tests run at grading time.")
+                  + " Hidden tests run at grading time."
+                  + (" Add --verbose to see each failure whole." if failed and not verbose else ""))
     sys.exit(1 if failed or not results else 0)
 
 
@@ -83,12 +87,33 @@ def kernels():
         click.echo(f"installed kernel {Path(path).name} in {path}")
 
 
+#: the Jupyter settings the course ships: JupyterLab's defaults for the lab a student opens
+#: (``labconfig/default_setting_overrides.json``: no news pop-up, no update check)
+LAB_CONFIG_DIR = Path(__file__).resolve().parent / "jupyter_config"
+
+
+def lab_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """``environ`` (default: this process's) with the course's Jupyter settings first on JUPYTER_CONFIG_PATH.
+
+    The student's own settings (their home folder) still win over these defaults, and
+    nothing is written there.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    paths = [p for p in environ.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if p and p != str(LAB_CONFIG_DIR)]
+    environ["JUPYTER_CONFIG_PATH"] = os.pathsep.join([str(LAB_CONFIG_DIR), *paths])
+    return environ
+
+
 @main.command(context_settings={"ignore_unknown_options": True})
 @click.option("--port", type=int, default=8888, show_default=True)
 @click.option("--no-browser", is_flag=True, help="Do not try to open a browser.")
 @click.argument("jupyter_args", nargs=-1, type=click.UNPROCESSED)
 def lab(port, no_browser, jupyter_args):
-    """Open JupyterLab on the course (extra arguments go to `jupyter lab`)."""
+    """Open JupyterLab on the course (extra arguments go to `jupyter lab`).
+
+    The file browser opens on notebooks/; the course's settings turn off JupyterLab's
+    news and update checks (no pop-up, no network).
+    """
     root = find_root()
     command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root}",
                "--LabApp.default_url=/lab/tree/notebooks", f"--port={port}"]
@@ -100,7 +125,7 @@ def lab(port, no_browser, jupyter_args):
     click.secho("Starting JupyterLab on the course. Open the http://127.0.0.1 URL printed below "
                 "(it includes your access token); stop with Ctrl+C.", fg="green")
     sys.stdout.flush()
-    os.execv(sys.executable, command)
+    os.execve(sys.executable, command, lab_environment())
 
 
 from .grading.autograde import autograde_command  # noqa: E402

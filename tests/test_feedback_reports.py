@@ -146,6 +146,28 @@ def test_failure_messages_and_scores_are_shown(graded):
 
 
 @pytest.mark.slow
+def test_feedback_pages_render_maths_offline_and_fit_a_phone_and_paper(graded):
+    for student in ("sum_mse", "ghost"):
+        body = page(graded, student)
+        assert not re.search(r"<script[^>]*\bsrc=[\"']?(https?:)?//", body, flags=re.I), student
+        assert "x-mathjax-config" not in body
+        assert 'name="viewport" content="width=device-width' in body and "@media print" in body
+    body = page(graded, "sum_mse")
+    assert body.count("<math") > 10
+    assert not re.search(r"\$[^$\n]+\$", visible_text(body)), "raw TeX left in the page"
+
+
+@pytest.mark.slow
+def test_each_exercise_row_links_to_its_cell(graded):
+    body = page(graded, "sum_mse")
+    summary = body[body.index('class="dlcourse-summary"'):body.index("</table>")]
+    targets = re.findall(r'href="#([^"]+)"', summary)
+    assert targets[:3] == ["predict", "squared_errors", "mse_loss"] and len(targets) == 8
+    for target in targets:
+        assert f'<a name="{target}"></a>' in body, target
+
+
+@pytest.mark.slow
 def test_a_student_who_passed_sees_the_check_lines(graded):
     text = visible_text(page(graded, "full"))
     assert "11 of 11 points" in text
@@ -330,7 +352,10 @@ def test_message_counts_name_the_mistakes(graded):
     messages = read_csv(graded, "messages.csv")
     mse = {row["message"]: row for row in messages if row["exercise"] == "mse_loss"}
     assert mse[SUM_DIAGNOSIS]["count"] == "1" and mse[SUM_DIAGNOSIS]["students"] == "sum_mse"
-    assert mse["mse_loss(y_pred, y) has the right shape but the wrong values."]["students"] == "fixed_n"
+    # a plain value mismatch is summarised with its hint, the one line that says what to do
+    wrong = [row for message, row in mse.items() if message.startswith(
+        "mse_loss(y_pred, y) has the right shape but the wrong values. Hint: ")]
+    assert len(wrong) == 1 and wrong[0]["students"] == "fixed_n"
     assert "`mse_loss` is not written yet: replace `raise NotImplementedError()` with your code and run its cell." in mse
     # the same downstream failure on different numbers is one row
     sgd = [row for row in messages if row["exercise"] == "train_sgd" and row["message"].startswith("history[-1]")]

@@ -94,3 +94,14 @@ def test_the_course_kernel_starts(server):
     kernel = requests.post(f"{base}/api/kernels", json={"name": "dlcourse-cpu"}, headers=headers, timeout=60)
     assert kernel.status_code == 201 and kernel.json()["name"] == "dlcourse-cpu"
     assert requests.delete(f"{base}/api/kernels/{kernel.json()['id']}", headers=headers, timeout=30).status_code == 204
+
+
+def test_the_lab_asks_no_news_question(server):
+    """JupyterLab's news pop-up is off by the course's own defaults (not the student's settings)."""
+    base, token, _ = server
+    settings = requests.get(f"{base}/lab/api/settings/@jupyterlab/apputils-extension:notification",
+                            headers={"Authorization": f"token {token}"}, timeout=30)
+    assert settings.status_code == 200
+    properties = settings.json()["schema"]["properties"]
+    assert properties["fetchNews"]["default"] == "false"
+    assert properties["checkForUpdates"]["default"] is False

@@ -13,8 +13,11 @@ quote them again. This module renders the same feedback with nbgrader's own mach
 2. outputs are kept (the ✓ lines and failure messages are the point of feedback), but
    traceback lines that quote a hidden-test line (or a hidden-test marker) are dropped,
    and any other output that contains a hidden-test line is replaced by a notice;
-3. a table at the top lists every exercise's points from the gradebook and the first
-   line of its failure message.
+3. a table at the top lists every exercise's points from the gradebook and the summary
+   line of its failure (:mod:`.messages`, the words ``dlcourse check`` uses), linked to
+   the exercise's cell;
+4. the maths is rendered to MathML and the page carries its own CSS for phones and
+   printing (:mod:`.offline_page`): it needs no network and loads no script.
 
 Files go to ``feedback/<student>/<assignment>/<notebook>.html`` (nbgrader's layout, so
 ``nbgrader release_feedback`` works on them), each written atomically; running the
@@ -34,6 +37,7 @@ from typing import Callable, Iterable
 import click
 
 from .course import CourseError, course_root
+from .messages import failure_message  # noqa: F401 (reports and tests use it from here)
 
 BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
 END_HIDDEN = "END HIDDEN TESTS"
@@ -267,25 +271,6 @@ def leaks(notebook, hidden: HiddenTests) -> list[str]:
 
 # --------------------------------------------------------------------------- scores and messages
 
-def failure_message(cell) -> str:
-    """The first useful line of a grade cell's error: its ``Likely mistake:`` line, else its first line.
-
-    Course checks raise ``AssertionError`` subclasses whose message is written for the
-    student, so their name is left out; other errors keep it (``NameError: ...``).
-    """
-    for output in cell.get("outputs", []):
-        if output.get("output_type") != "error":
-            continue
-        lines = [line.strip() for line in str(output.get("evalue") or "").splitlines() if line.strip()]
-        diagnosis = next((line for line in lines if line.startswith("Likely mistake:")), None)
-        line = diagnosis or (lines[0] if lines else "")
-        ename = str(output.get("ename") or "Error")
-        if ename in ("AssertionError", "CheckFailure", "CheckedByGrader") and line:
-            return line
-        return f"{ename}: {line}".rstrip(": ") if line else ename
-    return ""
-
-
 @dataclass
 class ExerciseGrade:
     """One grade cell of one student's notebook, as the gradebook has it."""
@@ -324,9 +309,14 @@ def notebook_grades(gradebook, assignment: str, notebook: str, student: str,
     return sorted(grades.values(), key=lambda g: (ranked.get(g.grade_id, len(ranked)), g.grade_id))
 
 
+def _code_spans(escaped: str) -> str:
+    """Escaped text with its `backtick` spans as ``<code>`` (check messages quote code that way)."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
+
+
 def summary_html(grades: list[ExerciseGrade], notebook: str, late_penalty: float = 0.0,
                  note: str = "") -> str:
-    """The table at the top of a feedback page: points and first failure line per exercise."""
+    """The table at the top of a feedback page: points and the failure's summary line per exercise, each linked to its cell."""
     earned = sum(g.score for g in grades) - (late_penalty or 0.0)
     total = sum(g.max_score for g in grades)
     colours = {"full marks": "#1a7f37", "partial": "#9a6700", "no points": "#cf222e",
@@ -339,7 +329,7 @@ def summary_html(grades: list[ExerciseGrade], notebook: str, late_penalty: float
             f'<td><a href="#{html.escape(g.grade_id, quote=True)}"><code>{html.escape(g.grade_id)}</code></a></td>'
             f'<td class="center">{g.score:g} / {g.max_score:g}</td>'
             f'<td style="color: {colours[g.status]}">{html.escape(g.status)}</td>'
-            f"<td>{html.escape(message)}</td>"
+            f"<td>{_code_spans(html.escape(message))}</td>"
             "</tr>")
     if late_penalty:
         rows.append(f'<tr><td>late submission</td><td class="center">-{late_penalty:g}</td><td></td><td></td></tr>')
@@ -352,7 +342,7 @@ def summary_html(grades: list[ExerciseGrade], notebook: str, late_penalty: float
           "(the lines starting with ✓, and any failure) are.</p>"
           '<table class="table table-condensed table-striped">'
           "<thead><tr><th>exercise</th><th class=\"center\">points</th><th>result</th>"
-          "<th>first line of the message</th></tr></thead><tbody>"
+          "<th>what to fix</th></tr></thead><tbody>"
         + "".join(rows) + "</tbody></table></div>")
 
 
@@ -380,7 +370,11 @@ def _exporter():
     config.HTMLExporter.extra_template_basedirs = [str(package / "server_extensions" / "formgrader" / "templates")]
     config.HTMLExporter.extra_template_paths = [
         str(package / "server_extensions" / "formgrader" / "static" / "node_modules" / "bootstrap" / "dist" / "css")]
-    return HTMLExporter(config=config)
+    from jinja2 import DictLoader
+
+    from .offline_page import NO_MATHJAX_TEMPLATE
+
+    return HTMLExporter(config=config, extra_loaders=[DictLoader({"mathjax.html.j2": NO_MATHJAX_TEMPLATE})])
 
 
 def _released_sources(course: Course, assignment: str, notebook: str) -> tuple[dict[str, str], list[str], list[str]]:
@@ -400,9 +394,11 @@ def _released_sources(course: Course, assignment: str, notebook: str) -> tuple[d
 
 
 def _missing_page(notebook: str, student: str, table: str) -> str:
-    return ("<!DOCTYPE html><html><head><meta charset=\"utf-8\" />"
-            f"<title>{html.escape(notebook)}</title></head><body style=\"font-family: sans-serif; margin: 2em\">"
-            f"<p>Feedback for {html.escape(student)}.</p>{table}</body></html>")
+    from .offline_page import finish_page
+
+    return finish_page("<!DOCTYPE html><html><head><meta charset=\"utf-8\" />"
+                       f"<title>{html.escape(notebook)}</title></head><body style=\"font-family: sans-serif; margin: 2em\">"
+                       f"<p>Feedback for {html.escape(student)}.</p>{table}</body></html>")
 
 
 def render_notebook(course: Course, exporter, assignment: str, student: str, notebook: str,
@@ -412,6 +408,8 @@ def render_notebook(course: Course, exporter, assignment: str, student: str, not
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbformat.v4 import new_markdown_cell
     from nbgrader.preprocessors import GetGrades
+
+    from .offline_page import finish_page, prerender_math
 
     released_by_id, release_sources, order = released
     path = course.autograded / student / assignment / f"{notebook}.ipynb"
@@ -451,8 +449,9 @@ def render_notebook(course: Course, exporter, assignment: str, student: str, not
                  "config_dir": jupyter_config_dir()}
     executed, resources = GetGrades().preprocess(executed, resources)
     executed, resources = CSSHTMLHeaderPreprocessor().preprocess(executed, resources)
+    maths = prerender_math(executed)
     body, _ = exporter.from_notebook_node(executed, resources=resources)
-    return body
+    return finish_page(body, maths)
 
 
 def generate_feedback(root: Path, assignment: str, students: Iterable[str] = (),

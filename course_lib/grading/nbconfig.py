@@ -25,7 +25,7 @@ def configure(c, root: str | Path) -> None:
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput,
                                         IgnorePattern, LimitOutput, SaveAutoGrades)
 
-    from .preprocessors import CourseExecute, TolerateStderr
+    from .preprocessors import CourseExecute, NameFailedExercises, TolerateStderr
 
     ensure_environment_on_path()
     root = Path(root).resolve()
@@ -48,7 +48,7 @@ def configure(c, root: str | Path) -> None:
     # does not mark Validator.preprocessors configurable, so set the trait's default.
     from nbgrader.validator import Validator
     Validator.class_traits()["preprocessors"].default_value = [
-        CheckCellMetadata, ClearOutput, CourseExecute, TolerateStderr]
+        CheckCellMetadata, ClearOutput, CourseExecute, TolerateStderr, NameFailedExercises]
 
 
 def ensure_environment_on_path() -> None:

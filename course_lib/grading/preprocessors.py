@@ -6,14 +6,19 @@
   a grade cell zero when *anything* reached stderr (a TensorFlow CUDA notice, a
   ``logging.warning``). A failed check always raises, which is an ``error`` output,
   so treating stderr as ordinary output loses no real failure.
+
+And one for the Validate button (``nbgrader validate``), whose report quotes each failed
+cell's traceback: :class:`NameFailedExercises` starts it with the line ``dlcourse check``
+shows for that exercise (:func:`.messages.exercise_line`), so both name a failure alike.
 """
 
 from __future__ import annotations
 
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from nbgrader.utils import is_grade
+from nbgrader.utils import determine_grade, is_grade
 
 from .kernels import IpcKernelMixin, resolve_kernel
+from .messages import error_output, exercise_line, failure_message
 
 
 class CourseExecute(IpcKernelMixin, Execute):
@@ -42,4 +47,24 @@ class TolerateStderr(NbGraderPreprocessor):
     def preprocess_cell(self, cell, resources, index):
         if tolerate_stderr(cell):
             self.log.debug("stderr in grade cell %s kept as ordinary output", cell.metadata.get("nbgrader", {}).get("grade_id"))
+        return cell, resources
+
+
+def name_failed_exercise(cell) -> str:
+    """Put the ``dlcourse check`` line first in a failed grade cell's traceback; return that line ("" if none)."""
+    output = error_output(cell) if cell.cell_type == "code" and is_grade(cell) else None
+    if output is None:
+        return ""
+    points, max_points = determine_grade(cell)
+    line = exercise_line(cell.metadata["nbgrader"]["grade_id"], float(points or 0), float(max_points or 0),
+                         failure_message(cell))
+    output["traceback"] = [line, *output.get("traceback", [])]
+    return line
+
+
+class NameFailedExercises(NbGraderPreprocessor):
+    """For the Validate button only: name each failed exercise as ``dlcourse check`` does, above its traceback."""
+
+    def preprocess_cell(self, cell, resources, index):
+        name_failed_exercise(cell)
         return cell, resources

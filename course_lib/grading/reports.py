@@ -11,8 +11,8 @@ Files written to ``--out`` (default ``grades/<assignment>/`` in the course folde
   score and whether a submission was graded.
 * ``item_analysis.csv``: per exercise, how many graded students earned full, partial and
   zero points (students without a submission are counted apart), and the mean score.
-* ``messages.csv``: per exercise and check message (the ``Likely mistake:`` line of a
-  failure, else its first line), how many students hit it, and who.
+* ``messages.csv``: per exercise and check message (the one-line summary that
+  ``dlcourse check`` and feedback show too, :mod:`.messages`), how many students hit it, and who.
 * ``item_analysis.md``: the two tables above as Markdown.
 * ``histogram.png``: the distribution of final scores of the graded students.
 
@@ -31,7 +31,8 @@ from pathlib import Path
 import click
 
 from .course import course_root
-from .feedback import Course, failure_message, grade_cell_order, resolve_assignment, write_atomic
+from .feedback import Course, grade_cell_order, resolve_assignment, write_atomic
+from .messages import failure_message
 
 
 @dataclass
@@ -44,7 +45,7 @@ class ExerciseRow:
     score: float
     max_score: float
     submitted: bool
-    message: str = ""           # first line of the failure, when the student lost points
+    message: str = ""           # the failure's summary line (:mod:`.messages`), when the student lost points
 
 
 @dataclass
@@ -326,7 +327,7 @@ def print_tables(report: GradeReport, console) -> None:
                       f"[red]{item.zero}[/]", str(item.not_submitted), f"{item.mean_score:.2f}")
     console.print(table)
     if report.messages:
-        messages = Table(title="Check messages (first line of each failure)")
+        messages = Table(title="Check messages (the summary line of each failure)")
         messages.add_column("exercise")
         messages.add_column("message", overflow="fold")
         messages.add_column("students", justify="right")

@@ -14,6 +14,7 @@ from pathlib import Path
 import nbformat
 
 from .course import CourseError
+from .messages import error_output, exercise_line, failure_message
 from .nbconfig import CELL_TIMEOUT_S
 from .preprocessors import tolerate_stderr
 
@@ -25,20 +26,22 @@ class ExerciseResult:
     grade_id: str
     points: float
     max_points: float
-    message: str = ""
+    message: str = ""           # the failure's summary line (:mod:`.messages`)
+    traceback: str = ""         # the failure as the notebook shows it (ANSI colours kept)
 
     @property
     def passed(self) -> bool:
         return self.points >= self.max_points
 
+    @property
+    def line(self) -> str:
+        """``grade_id failed (0 / 1 points): summary``: the words the table and the Validate button use."""
+        return exercise_line(self.grade_id, self.points, self.max_points, self.message)
 
-def first_failure_line(cell) -> str:
-    """The first line of a grade cell's error: ``ename: first line of evalue``."""
-    for output in cell.get("outputs", []):
-        if output.get("output_type") == "error":
-            first = (output.get("evalue") or "").strip().splitlines()
-            return f"{output.get('ename')}: {first[0] if first else ''}".strip().rstrip(":")
-    return ""
+
+def _traceback(cell) -> str:
+    output = error_output(cell)
+    return "\n".join(output.get("traceback", [])) if output is not None else ""
 
 
 def score_cells(notebook) -> list[ExerciseResult]:
@@ -52,7 +55,7 @@ def score_cells(notebook) -> list[ExerciseResult]:
         tolerate_stderr(cell)
         points, max_points = determine_grade(cell)
         results.append(ExerciseResult(cell.metadata["nbgrader"]["grade_id"], float(points or 0),
-                                      max_points, first_failure_line(cell)))
+                                      max_points, failure_message(cell), _traceback(cell)))
     return results
 
 
@@ -98,21 +101,33 @@ def check(path: Path, progress=None) -> list[ExerciseResult]:
     return score_cells(execute(path, progress=progress))
 
 
-def check_with_table(console, path: Path) -> list[ExerciseResult]:
-    """:func:`check` ``path`` with a progress bar on ``console``, then print the table of exercises."""
+def check_with_table(console, path: Path, verbose: bool = False) -> list[ExerciseResult]:
+    """:func:`check` ``path`` with a progress bar on ``console``, then print the table of exercises.
+
+    Each failed exercise's row shows its summary line; ``verbose`` also prints each
+    failure whole, as the notebook shows it, below the table.
+    """
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.rule import Rule
     from rich.table import Table
+    from rich.text import Text
 
     with Progress(TextColumn("running {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task(path.name, total=None)
         results = check(path, progress=lambda done, total: bar.update(task, completed=done, total=total))
     table = Table(title=f"Self-check of {path.name}")
-    for column in ("exercise", "result", "points", "first line of the failure"):
-        table.add_column(column)
+    for column in ("exercise", "result", "points", "what to fix"):
+        table.add_column(column, overflow="fold")
     for r in results:
         table.add_row(r.grade_id, "[green]passed[/]" if r.passed else "[red]failed[/]",
                       f"{r.points:g} / {r.max_points:g}", escape(r.message))
     console.print(table)
+    if verbose:
+        for r in results:
+            if not r.passed:
+                console.print(Rule(style="red"))
+                console.print(f"[bold]{escape(r.line)}[/]", soft_wrap=True)
+                console.print(Text.from_ansi(r.traceback or r.message or "(lost points without an error message)"))
     return results
