@@ -176,6 +176,14 @@ def dataset_small_buffer(X, y, batch_size, seed=0):
     return _pairs(X, y).shuffle(batch_size, seed=seed).batch(batch_size)
 
 
+def dataset_half_buffer(X, y, batch_size, seed=0):
+    return _pairs(X, y).shuffle(len(X) // 2, seed=seed).batch(batch_size)
+
+
+def dataset_large_buffer(X, y, batch_size, seed=0):     # correct: a buffer larger than N is a uniform shuffle too
+    return _pairs(X, y).shuffle(10 * len(X), seed=seed).batch(batch_size)
+
+
 def dataset_float64(X, y, batch_size, seed=0):
     return tf.data.Dataset.from_tensor_slices((X, y.reshape(-1, 1))).shuffle(len(X), seed=seed).batch(batch_size)
 
@@ -229,6 +237,10 @@ def test_make_train_dataset_check(capsys):
     rejects(check, dataset_same_order_every_epoch, match="reshuffle")
     rejects(check, dataset_cached_after_shuffle, match="reshuffle")
     rejects(check, dataset_small_buffer, match="buffer")
+    rejects(check, dataset_half_buffer, match="buffer")
+    rejects(check, dataset_half_buffer, match="buffer", seed=7, num_examples=64, num_features=2, batch_size=16)
+    for seed in range(4):
+        accepts(capsys, check, dataset_large_buffer, seed=seed)
     rejects(check, dataset_float64, match="float64")
     rejects(check, dataset_flat_y, match="column")
     rejects(check, dataset_drop_remainder, match="drop_remainder")
@@ -251,6 +263,9 @@ def test_steps_per_epoch_check(capsys):
     rejects(checks.check_steps_per_epoch, lambda N, B: round(N / B), match="round")
     rejects(checks.check_steps_per_epoch, lambda N, B: N, match="number of examples")
     rejects(checks.check_steps_per_epoch, lambda N, B: math.ceil(B / N))
+    rejects(checks.check_steps_per_epoch, lambda N, B: np.ceil(N / B), match="not an int")        # 13.0
+    rejects(checks.check_steps_per_epoch, lambda N, B: float(-(-N // B)), match="not an int")
+    accepts(capsys, checks.check_steps_per_epoch, lambda N, B: np.int64(np.ceil(N / B)))
 
 
 # =================================================================== 3 · gradients
@@ -515,8 +530,9 @@ def train_loop_ref(train_dataset, variables, num_epochs, learning_rate):
     optimizer = keras.optimizers.SGD(learning_rate=learning_rate)
     history = []
     for _ in range(num_epochs):
-        losses = [float(train_step_ref(X_batch, y_batch, variables, optimizer)) for X_batch, y_batch in train_dataset]
-        history.append(np.mean(losses))
+        pairs = [(float(train_step_ref(X_batch, y_batch, variables, optimizer)), len(X_batch))
+                 for X_batch, y_batch in train_dataset]
+        history.append(np.average([loss for loss, _ in pairs], weights=[size for _, size in pairs]))
     return history
 
 
@@ -532,17 +548,20 @@ def train_loop_weighted(train_dataset, variables, num_epochs, learning_rate):   
     return np.array(history)
 
 
-def _loop(step, optimizer_factory, epochs=None, record="mean"):
+def _loop(step, optimizer_factory, epochs=None, record="weighted"):
     def train_loop(train_dataset, variables, num_epochs, learning_rate):
         optimizer = optimizer_factory(learning_rate)
         history = []
         for _ in range(num_epochs if epochs is None else epochs):
-            losses = []
+            losses, sizes = [], []
             for X_batch, y_batch in train_dataset:
                 losses.append(float(step(X_batch, y_batch, variables, optimizer)))
+                sizes.append(len(X_batch))
                 if record == "batch":
                     history.append(losses[-1])
-            if record == "mean":
+            if record == "weighted":
+                history.append(np.average(losses, weights=sizes))
+            elif record == "mean":
                 history.append(np.mean(losses))
             elif record == "sum":
                 history.append(np.sum(losses))
@@ -573,6 +592,7 @@ def test_train_loop_check(capsys):
 
     rejects(check, trains_copies, match="did not change")
     rejects(check, _loop(train_step_ref, _sgd, record="sum"), match="summed")
+    rejects(check, _loop(train_step_ref, _sgd, record="mean"), match="smaller last batch")   # unweighted mean
     rejects(check, lambda *args: None, match="returned None")
 
     def new_optimizer_every_epoch(train_dataset, variables, num_epochs, learning_rate):   # harmless for SGD

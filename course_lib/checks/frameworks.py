@@ -419,6 +419,17 @@ def check_make_train_dataset(make_train_dataset: Callable[..., Any], seed: int =
     again_order = np.concatenate([b[0][:, 0] for b in again]).round().astype(int)
     if not np.array_equal(again_order, first):
         raise CheckFailure("two datasets built with the same seed give different orders: pass the seed to "
+    if num_examples >= 40:
+        # with a buffer of K examples, example j cannot come out before position j - K + 1, so no example moves
+        # K or more places forward; a uniform shuffle moves some example N/2 or more places forward in at least
+        # one of two passes except with probability below 1e-6 (simulated for N >= 30)
+        forward = max(int(np.max(order - np.arange(num_examples))) for order in orders)
+        if forward < num_examples // 2:
+            raise CheckFailure(
+                f"no example ever moves more than {forward} places forward in {len(orders)} passes; a uniform shuffle "
+                f"of N={num_examples} moves some example N/2 or more places forward. The shuffle buffer is smaller "
+                "than the data: .shuffle(buffer_size) only draws from a window of buffer_size examples. Use "
+                "buffer_size=N (len(X)).")
                            ".shuffle(..., seed=seed) so that results can be reproduced.")
     other = _take(pipeline(seed + 1, 1)["epochs"][0])
     other_order = np.concatenate([b[0][:, 0] for b in other]).round().astype(int)
@@ -433,7 +444,11 @@ def check_make_train_dataset(make_train_dataset: Callable[..., Any], seed: int =
 def check_steps_per_epoch(steps_per_epoch: Callable[..., Any],
                           cases: tuple[tuple[int, int], ...] = ((400, 32), (400, 40), (5, 8), (401, 400), (64, 64))
                           ) -> None:
-    """Check ``steps_per_epoch(num_examples, batch_size) -> int``: ``ceil(N / batch_size)``."""
+    """Check ``steps_per_epoch(num_examples, batch_size) -> int``: ``ceil(N / batch_size)``, an integer type.
+
+    A float such as ``np.ceil``'s ``13.0`` is refused: a count feeds ``range`` and slicing,
+    which raise ``TypeError`` on a float.
+    """
     name = "steps_per_epoch"
     for num_examples, batch_size in cases:
         got = call_student(steps_per_epoch, num_examples, batch_size, name=name)
@@ -444,6 +459,10 @@ def check_steps_per_epoch(steps_per_epoch: Callable[..., Any],
         label = f"{name}({num_examples}, {batch_size})"
         if value == num_examples / batch_size:
             hint = "a number of steps is a whole number: the last, smaller batch is one more step (round up)."
+            if isinstance(got, bool) or np.asarray(got).dtype.kind not in "iu":
+                raise CheckFailure(f"{name}({num_examples}, {batch_size}) returned {got!r}: the right number, but a "
+                                   f"{type(got).__name__}, not an int. A count goes on into range() and slices, which "
+                                   "refuse floats: np.ceil returns a float, so wrap it in int(...), or use math.ceil.")
         elif value == num_examples // batch_size:
             hint = (f"the {num_examples % batch_size} leftover examples still form a last, smaller batch: round up, "
                     "math.ceil(N / batch_size).")
@@ -738,7 +757,8 @@ def check_train_loop(train_loop: Callable[..., Any], seed: int = 0, num_examples
     the result does not depend on how often it is iterated); ``variables`` a dict of float32
     ``tf.Variable``. Expects SGD on the mean loss for exactly ``num_epochs`` epochs, the
     variables trained in place like the reference loop's (``rtol=1e-4``), and a history of
-    one number per epoch, the mean of that epoch's batch losses (plain or weighted by batch size).
+    one number per epoch: the mean of that epoch's batch losses weighted by batch size (the
+    course's convention, Keras's too); the plain mean of the batch losses is refused.
     """
     X, y = _training_data(seed, num_examples, input_dim)
     params = init_two_layer_params(input_dim, hidden_dim, 1, "sigmoid", seed)
@@ -789,11 +809,15 @@ def check_train_loop(train_loop: Callable[..., Any], seed: int = 0, num_examples
                      hint=f"{num_epochs} epochs of {steps} SGD steps each (learning_rate={learning_rate}) on the mean "
                           "loss; one optimizer for the whole loop.",
                      diagnoses=diagnoses[key])
-    if not (np.allclose(history, plain, rtol=1e-4, atol=1e-6) or np.allclose(history, weighted, rtol=1e-4, atol=1e-6)):
-        message = ["history does not hold the mean batch loss of each epoch.",
-                   f"  expected: {np.round(plain, 5).tolist()}", f"  got:      {np.round(history, 5).tolist()}"]
-        if np.allclose(history, np.asarray(plain) * steps, rtol=1e-4):
-            message.append("Likely mistake: the batch losses are summed; take their mean.")
+    if not np.allclose(history, weighted, rtol=1e-4, atol=1e-6):
+        message = ["history does not hold each epoch's mean loss per example.",
+                   f"  expected: {np.round(weighted, 5).tolist()}", f"  got:      {np.round(history, 5).tolist()}"]
+        if np.allclose(history, plain, rtol=1e-4, atol=1e-6):
+            message.append("Likely mistake: the plain mean of the batch losses gives the smaller last batch as much "
+                           "weight as a full one. Weight each batch loss by its batch size: "
+                           "sum(B_k * L_k) / sum(B_k).")
+        elif np.allclose(history, np.asarray(plain) * steps, rtol=1e-4):
+            message.append("Likely mistake: the batch losses are summed; take their mean, weighted by batch size.")
         raise CheckFailure("\n".join(message))
     passed(f"{name}: {num_epochs} epochs x {steps} steps trained the variables exactly like the reference loop; "
            f"loss {history[0]:.4f} -> {history[-1]:.4f}.")

@@ -395,20 +395,26 @@ check_train_step(train_step, seed=22, num_examples=32, input_dim=8, hidden_dim=1
 # **Exercise 7.** Write `train_loop(train_dataset, variables, num_epochs, learning_rate)`:
 # create one `keras.optimizers.SGD` with the learning rate, then for exactly `num_epochs`
 # epochs (never `while True`) take one `train_step` per batch of the dataset. Return `history`,
-# a list with one number per epoch: the mean of that epoch's batch losses.
+# a list with one number per epoch: the epoch's mean loss per *example*, that is the batch
+# losses weighted by batch size, $\sum_k B_k L_k / \sum_k B_k$. This is the course's one
+# convention for an epoch's training loss, and what Keras's `fit` and `course_lib.tape`
+# report; a plain mean of the batch losses would give the smaller last batch as much weight
+# as a full one.
 #
-# *Hint:* `float(loss)` turns a scalar tensor into a Python number.
+# *Hint:* `float(loss)` turns a scalar tensor into a Python number; `len(X_batch)` is $B_k$.
 
 # %% nbgrader={"grade": false, "grade_id": "train_loop_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def train_loop(train_dataset, variables, num_epochs, learning_rate):
-    """SGD for num_epochs epochs over a dataset of (X_batch, y_batch) -> history, one mean batch loss per epoch."""
+    """SGD for num_epochs epochs over a dataset of (X_batch, y_batch) -> history, one loss per epoch (per example)."""
     ### BEGIN SOLUTION
     optimizer = keras.optimizers.SGD(learning_rate=learning_rate)
     history = []
     for epoch in range(num_epochs):
-        batch_losses = [float(train_step(X_batch, y_batch, variables, optimizer))
-                        for X_batch, y_batch in train_dataset]
-        history.append(float(np.mean(batch_losses)))
+        total, count = 0.0, 0
+        for X_batch, y_batch in train_dataset:
+            total += float(train_step(X_batch, y_batch, variables, optimizer)) * len(X_batch)
+            count += len(X_batch)
+        history.append(total / count)
     return history
     ### END SOLUTION
 
@@ -430,7 +436,7 @@ check_train_loop(train_loop, seed=31, num_examples=30, input_dim=5, hidden_dim=3
 LEARNING_RATE, BATCH_SIZE, NUM_EPOCHS = 0.25, 32, 30
 tape_variables = variables_from_params(start_params)
 tape_history = train_loop(make_train_dataset(X_train, y_train, BATCH_SIZE, seed=0), tape_variables, 10, LEARNING_RATE)
-print("your tape loop, mean batch loss of epochs 1-10:", np.round(tape_history, 3))
+print("your tape loop, loss per example of epochs 1-10:", np.round(tape_history, 3))
 
 # %% [markdown]
 # The first epoch's mean is high: at this learning rate the loss climbs for a few dozen
@@ -522,7 +528,7 @@ models.set_two_layer_params(keras_model, start_params)
 started = time.perf_counter()
 keras_history = train_keras_model(keras_model, X_train, y_train, X_val, y_val, NUM_EPOCHS, LEARNING_RATE, BATCH_SIZE)
 keras_arrays_ms = 1000 * (time.perf_counter() - started) / NUM_EPOCHS
-plot_learning_curves({"training (mean over the epoch's batches)": keras_history.history["loss"],
+plot_learning_curves({"training (mean over the epoch's examples)": keras_history.history["loss"],
                       "validation (after each epoch)": keras_history.history["val_loss"]},
                      xlabel="epoch", ylabel="MSE", title="Keras: the two-layer network on the gene data")
 plt.axhline(train_data.noise_std ** 2, color="grey", linestyle=":", label="noise floor")
