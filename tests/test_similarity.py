@@ -720,5 +720,10 @@ def test_command_writes_the_page_and_prints_a_summary(course, report):
     assert output.is_file()
     assert f"{len(report.flagged)} pair(s) flagged among {len(report.students)} student(s)" in result.stdout
     assert "too small to judge" in result.stdout
-    print(f"similarity on {len(report.students)} students: {len(report.flagged)} flagged pairs, "
-          f"{report.wall_seconds:.2f} s")
+    found = {(p.exercise, side(one.student), side(other.student)) for p in report.flagged
+             for one, other in ((p.left, p.right), (p.right, p.left))}
+    planted = set(COPIED) | set(REFERENCE_COPIES)
+    false_flags = [p for p in report.flagged if not {p.left.student, p.right.student} & planted]
+    print(f"similarity on {len(report.students)} students: {len(planted_pairs() & found)} of "
+          f"{len(planted_pairs())} planted pairs found, {len(false_flags)} false flags, "
+          f"{len(report.flagged)} flagged in all, {report.wall_seconds:.2f} s")

@@ -402,7 +402,6 @@ class ExerciseResult:
     small: bool = False
     typical_size: int = 0
     largest_group: int = 0          # students who share the most common normalised answer
-    best_score: float = 0.0         # among the pairs that were scored (0 where none reached the bounds)
 
 
 @dataclass
@@ -451,7 +450,6 @@ def compare_exercise(exercise: str, answers: list[Answer], references: list[Answ
     if result.small:
         return result
     forms = [tokens for tokens, group in groups.items() if group[0].form.size >= min_tokens]
-    best = 0.0
     for i, b in enumerate(forms):
         matcher = difflib.SequenceMatcher(None, b=b, autojunk=False)
         same = groups[b]
@@ -462,21 +460,15 @@ def compare_exercise(exercise: str, answers: list[Answer], references: list[Answ
         for a in forms[:i]:
             result.comparisons += len(groups[a]) * len(same)
             score = ratio_at_least(a, b, threshold, matcher)
-            if score is None:
-                continue
-            best = max(best, score)
-            result.flagged += [Pair(exercise, left, right, score) for left in groups[a] for right in same]
+            if score is not None:
+                result.flagged += [Pair(exercise, left, right, score) for left in groups[a] for right in same]
         for reference in references:
             if reference.form.untouched or not reference.form.tokens:
                 continue
             result.comparisons += len(same)
             score = ratio_at_least(reference.form.tokens, b, threshold, matcher)
             if score is not None:
-                best = max(best, score)
                 result.flagged += [Pair(exercise, reference, answer, score) for answer in same]
-    if result.flagged:
-        best = max(best, max(p.score for p in result.flagged))
-    result.best_score = best
     result.flagged.sort(key=lambda p: (-p.score, p.left.student, p.right.student))
     return result
 
