@@ -51,14 +51,6 @@ from .compare import (CheckFailure, as_array, assert_close, assert_scalar, asser
 TRUSTED_REPLAY = True
 
 GRADIENT_CHECK_THRESHOLD = THRESHOLDS["float64"]      # 1e-7 on the norm-based error, as in the notebook
-
-# ====================================================================== no shortcuts
-#: top-level modules that differentiate automatically (or wrap a framework that does)
-AUTODIFF_MODULES = frozenset({"tensorflow", "tf_keras", "keras", "jax", "jaxlib", "flax", "torch",
-                              "autograd", "mxnet", "paddle", "mlx", "chainer", "theano", "pytensor"})
-#: names that only automatic differentiation uses
-AUTODIFF_NAMES = frozenset({"GradientTape", "value_and_grad", "vjp", "jvp", "jacrev", "jacfwd",
-                            "autograd", "elementwise_grad", "ForwardAccumulator"})
 #: an analytic gradient computed in float32 carries float32 rounding (about 1e-7 relative) before any
 #: bug: it is held to the course's float32 tolerance instead (unit 02's notebook says so)
 FLOAT32_GRADIENT_THRESHOLD = 1e-5
@@ -70,6 +62,14 @@ def _threshold_for(gradient: Any, threshold: float) -> float:
     if dtype.kind == "f" and dtype.itemsize < 8:
         return max(threshold, FLOAT32_GRADIENT_THRESHOLD)
     return threshold
+
+# ====================================================================== no shortcuts
+#: top-level modules that differentiate automatically (or wrap a framework that does)
+AUTODIFF_MODULES = frozenset({"tensorflow", "tf_keras", "keras", "jax", "jaxlib", "flax", "torch",
+                              "autograd", "mxnet", "paddle", "mlx", "chainer", "theano", "pytensor"})
+#: names that only automatic differentiation uses
+AUTODIFF_NAMES = frozenset({"GradientTape", "value_and_grad", "vjp", "jvp", "jacrev", "jacfwd",
+                            "autograd", "elementwise_grad", "ForwardAccumulator"})
 #: library modules whose functions are trusted and not walked into
 _TRUSTED_MODULES = frozenset({"numpy", "scipy", "math", "cmath", "builtins", "functools", "itertools",
                               "operator", "collections", "copy", "typing", "random", "statistics",
@@ -904,21 +904,21 @@ def check_gradient_check_errors(errors: dict[str, Any], two_layer_loss: Callable
     y = np.asarray(y, dtype=np.float64)
     name = "two_layer_loss"
     _, grads = unpack(name, _call_by_hand(two_layer_loss, X, y, work, name=name), ("loss", "grads"))
+    limit = threshold
     for key in params:
         reported = assert_scalar(f"errors['{key}']", errors[key])
         numerical = numerical_gradient(lambda _: _reference_loss(X, y, work)[0], work[key])
         analytic = as_array(f"grads['{key}']", grads[key])
         actual = norm_rel_error(analytic, numerical) if analytic.shape == numerical.shape else np.inf
+        threshold = _threshold_for(analytic, limit)
         if actual >= threshold:
             raise CheckFailure(
                 f"your two_layer_loss fails the gradient check for {key}: the relative error is {actual:.2g}, "
-    limit = threshold
                 f"above {threshold:.0e}.\nGo back to the backward pass"
                 + (" (your gradient check missed it: it reports "
                    f"{reported:.2g}; did you compare a gradient with itself?)" if reported < threshold else "")
                 + ".")
         if not np.isfinite(reported) or reported < 0:
-        threshold = _threshold_for(analytic, limit)
             raise CheckFailure(f"errors['{key}'] is {reported}; a relative error is a number >= 0.")
         if reported >= threshold:
             raise CheckFailure(

@@ -415,10 +415,6 @@ def check_make_train_dataset(make_train_dataset: Callable[..., Any], seed: int =
                 f"the examples move only {displacement:.1f} places on average (a uniform shuffle moves them about "
                 f"N/3 = {num_examples / 3:.0f}): the shuffle buffer is too small. .shuffle(buffer_size) draws from a "
                 "window of buffer_size examples; use buffer_size=N (len(X)) for a uniform shuffle.")
-    again = _take(pipeline(seed, 1)["epochs"][0])
-    again_order = np.concatenate([b[0][:, 0] for b in again]).round().astype(int)
-    if not np.array_equal(again_order, first):
-        raise CheckFailure("two datasets built with the same seed give different orders: pass the seed to "
     if num_examples >= 40:
         # with a buffer of K examples, example j cannot come out before position j - K + 1, so no example moves
         # K or more places forward; a uniform shuffle moves some example N/2 or more places forward in at least
@@ -430,6 +426,10 @@ def check_make_train_dataset(make_train_dataset: Callable[..., Any], seed: int =
                 f"of N={num_examples} moves some example N/2 or more places forward. The shuffle buffer is smaller "
                 "than the data: .shuffle(buffer_size) only draws from a window of buffer_size examples. Use "
                 "buffer_size=N (len(X)).")
+    again = _take(pipeline(seed, 1)["epochs"][0])
+    again_order = np.concatenate([b[0][:, 0] for b in again]).round().astype(int)
+    if not np.array_equal(again_order, first):
+        raise CheckFailure("two datasets built with the same seed give different orders: pass the seed to "
                            ".shuffle(..., seed=seed) so that results can be reproduced.")
     other = _take(pipeline(seed + 1, 1)["epochs"][0])
     other_order = np.concatenate([b[0][:, 0] for b in other]).round().astype(int)
@@ -455,14 +455,14 @@ def check_steps_per_epoch(steps_per_epoch: Callable[..., Any],
         value = assert_scalar(f"{name}({num_examples}, {batch_size})", got)
         expected = math.ceil(num_examples / batch_size)
         if value == expected:
-            continue
-        label = f"{name}({num_examples}, {batch_size})"
-        if value == num_examples / batch_size:
-            hint = "a number of steps is a whole number: the last, smaller batch is one more step (round up)."
             if isinstance(got, bool) or np.asarray(got).dtype.kind not in "iu":
                 raise CheckFailure(f"{name}({num_examples}, {batch_size}) returned {got!r}: the right number, but a "
                                    f"{type(got).__name__}, not an int. A count goes on into range() and slices, which "
                                    "refuse floats: np.ceil returns a float, so wrap it in int(...), or use math.ceil.")
+            continue
+        label = f"{name}({num_examples}, {batch_size})"
+        if value == num_examples / batch_size:
+            hint = "a number of steps is a whole number: the last, smaller batch is one more step (round up)."
         elif value == num_examples // batch_size:
             hint = (f"the {num_examples % batch_size} leftover examples still form a last, smaller batch: round up, "
                     "math.ceil(N / batch_size).")

@@ -219,9 +219,6 @@ def check_sample_minibatch(sample_minibatch, seed: int = 0, num_examples: int = 
     passed(f"sample_minibatch: {batch_size} matching rows, no repeats, random and reproducible with rng")
 
 
-@graded_check
-def check_train_sgd(train_sgd, seed: int = 0, num_examples: int = 200, num_features: int = 4,
-                    learning_rate: float = 0.05, batch_size: int = 16, num_epochs: int = 15) -> None:
 def _sgd_variant(X: np.ndarray, y: np.ndarray, learning_rate: float, batch_size: int, num_epochs: int,
                  seed: int, mistake: str | None = None) -> tuple[np.ndarray, float, list[float]]:
     """Unit 01's SGD (:func:`course_lib.linear.train_sgd`) in float64, optionally with one realistic mistake.
@@ -257,6 +254,9 @@ _SGD_MISTAKES = {
 }
 
 
+@graded_check
+def check_train_sgd(train_sgd, seed: int = 0, num_examples: int = 200, num_features: int = 4,
+                    learning_rate: float = 0.05, batch_size: int = 16, num_epochs: int = 15) -> None:
     """``train_sgd(X, y, learning_rate, batch_size, num_epochs, seed)`` returns ``(w, b, history)``.
 
     The exercise fixes every number (``np.random.default_rng(seed)``, one ``rng.permutation(N)``
