@@ -62,6 +62,7 @@ EXIT_GRACE_S = 5                     # processes may take this long to go after 
 # Notes the finished design writes (substrings of the grading log's notes column).
 RECHECK = "failed the grader's re-check"
 KERNEL_DIED = "the kernel died"
+OWN_WORK = "own-work rule"
 
 
 # --------------------------------------------------------------------------- expected scores
@@ -641,6 +642,11 @@ def _beside(path: str, content: str):
     return lambda sources: _submission(_edit(sources.release, replace=_garbage()), **{path: content})
 
 
+def _answers(answers: dict[str, str]):
+    """A builder: the solution with the answer cells named replaced."""
+    return lambda sources: _submission(_edit(sources.solution, replace=answers))
+
+
 def _extra_cells(cells_after: dict[str, list[str]]):
     """A builder: the solution with new code cells after the cells named."""
     return lambda sources: _submission(_edit(sources.solution, after=cells_after))
@@ -785,6 +791,28 @@ CORPUS: list[Attack] = [
            "in metadata", _forged_scores, earns_only("predict", "squared_errors", "mse_loss"), "metadata"),
     Attack("faked_outputs", "blank answers with faked passing outputs; the kernel exits in the first answer cell",
            _faked_outputs, NOTHING, KERNEL_DIED),
+    # ---- the own-work rule: the unit's references answer nothing (the other answers are the student's)
+    Attack("reference_alias", "sample_minibatch is the reference, by alias",
+           _answers({"sample_minibatch_answer": "import course_lib.linear\n"
+                                                "sample_minibatch = course_lib.linear.sample_minibatch\n"}),
+           earns(sample_minibatch=0), OWN_WORK),
+    Attack("reference_getattr", "train_sgd is the reference, reached with getattr and __import__",
+           _answers({"train_sgd_answer": "train_sgd = getattr(__import__('course_lib.linear', fromlist=['_']), "
+                                         "'train_' + 'sgd')\n"}),
+           earns(train_sgd=0), OWN_WORK),
+    Attack("reference_importlib", "train_gradient_descent is the reference, reached with importlib",
+           _answers({"train_gradient_descent_answer": "import importlib\ntrain_gradient_descent = "
+                     "importlib.import_module('course_lib.' + 'linear').train_gradient_descent\n"}),
+           earns(train_gradient_descent=0), OWN_WORK),
+    Attack("reference_copied_function", "sample_minibatch is a copy of the reference's function object",
+           _answers({"sample_minibatch_answer": "import types\nfrom course_lib import linear as ref\n"
+                     "sample_minibatch = types.FunctionType(ref.sample_minibatch.__code__, vars(ref), 'mine')\n"}),
+           earns(sample_minibatch=0), OWN_WORK),
+    Attack("reference_exec_source", "train_sgd defined by exec of the reference module's source (new code "
+           "objects: only the source scan outside the kernel sees it)",
+           _answers({"train_sgd_answer": "import inspect\nimport course_lib.linear\n"
+                                         "exec(inspect.getsource(course_lib.linear))\n"}),
+           earns(train_sgd=0), OWN_WORK),
 ]
 
 HONEST: list[Attack] = [

@@ -44,11 +44,19 @@ from ..mlp import two_layer_forward, two_layer_loss
 from . import evidence
 from .compare import graded_check
 from .compare import (CheckFailure, as_array, assert_close, assert_scalar, assert_shape, call_student,
-                      observe, passed, random_state, student_value, unpack)
+                      observe, passed, random_state, run_student, student_value, unpack)
 
 #: the grader may re-run these checks outside the kernel from recorded results
 #: (:mod:`course_lib.grading.trusted`): they reach student code only through call_student and observe
 TRUSTED_REPLAY = True
+#: the references that answer this unit's exercises (the own-work rule, :mod:`.own_work`);
+#: ``gradcheck.rel_error`` and ``gradient_check_report`` are tools the notebook hands out
+REFERENCES = ("course_lib.layers.sigmoid", "course_lib.layers.sigmoid_forward", "course_lib.layers.sigmoid_backward",
+              "course_lib.layers.tanh_forward", "course_lib.layers.tanh_backward",
+              "course_lib.layers.relu_forward", "course_lib.layers.relu_backward",
+              "course_lib.layers.leaky_relu_forward", "course_lib.layers.leaky_relu_backward",
+              "course_lib.layers.affine_forward", "course_lib.layers.affine_backward", "course_lib.layers.mse_loss",
+              "course_lib.mlp", "course_lib.gradcheck.numerical_gradient")
 
 GRADIENT_CHECK_THRESHOLD = THRESHOLDS["float64"]      # 1e-7 on the norm-based error, as in the notebook
 #: an analytic gradient computed in float32 carries float32 rounding (about 1e-7 relative) before any
@@ -262,6 +270,40 @@ def _call(function: Callable[..., Any], *args: Any, name: str, shapes: str = "",
         raise
 
 
+def _arrays_in(value: Any) -> list[np.ndarray]:
+    """The NumPy arrays inside ``value`` (nested tuples, lists and dicts), in a fixed order."""
+    if isinstance(value, np.ndarray):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [array for item in value for array in _arrays_in(item)]
+    if isinstance(value, dict):
+        return [array for key in sorted(value, key=str) for array in _arrays_in(value[key])]
+    return []
+
+
+def assert_inputs_untouched(function: Callable[..., Any], args: tuple, labels: tuple[str, ...], name: str) -> None:
+    """Fail if ``function(*args)`` changes one of its array arguments in place (an upstream gradient, a cache).
+
+    The student's function runs once more on copies (:func:`run_student` inside :func:`observe`, so
+    the trusted re-check replays the finding); ``labels`` name the arguments in the message.
+    """
+    def measure() -> list[str]:
+        def call_and_return_arguments(*copies: Any) -> tuple:
+            function(*copies)
+            return copies
+        after = run_student(call_and_return_arguments, *args, name=name)
+        return [label for label, before, now in zip(labels, args, after)
+                if any(not np.array_equal(a, b, equal_nan=True) for a, b in zip(_arrays_in(before), _arrays_in(now)))]
+
+    changed = observe(f"{name}: inputs changed in place", measure, *args)
+    if changed:
+        raise CheckFailure(
+            f"`{name}` changes its input {' and '.join(f'`{label}`' for label in changed)} in place. The caller still "
+            "owns it: an upstream gradient may feed another branch of the graph, and a cache may be used again. "
+            "Write the result into a new array: dx = dout.copy() before editing entries, dx = dout * mask, or "
+            "np.where(...), instead of dx = dout; dx[...] = 0 (which edits dout itself).")
+
+
 # ======================================================================= activations
 def _activation_cases(activation: str, x: np.ndarray, dout: np.ndarray, negative_slope: float
                       ) -> tuple[np.ndarray, np.ndarray, list, list, str]:
@@ -372,6 +414,7 @@ def check_activation(forward: Callable[..., Any], backward: Callable[..., Any] |
     dx = _call_by_hand(backward, dout, cache, name=backward_name, shapes=f"dout {dout.shape}")
     assert_shape("dx", dx, x.shape, hint="dx has the shape of x (and of dout).")
     assert_close("dx", dx, dx_ref, hint=hint, diagnoses=backward_diagnoses)
+    assert_inputs_untouched(backward, (dout, cache), ("dout", "cache"), backward_name)
     passed(f"{forward_name} and {backward_name} match the reference on shape {x.shape}.")
 
 
@@ -488,6 +531,7 @@ def check_affine_backward(affine_forward: Callable[..., Any], affine_backward: C
     if N == output_dim:
         db_diagnoses.append((dout.sum(axis=1), "the wrong axis: sum over the examples, axis=0."))
     assert_close("db", db, dout.sum(axis=0), hint="db = dout.sum(axis=0).", diagnoses=db_diagnoses)
+    assert_inputs_untouched(affine_backward, (dout, cache), ("dout", "cache"), name)
     passed(f"{name} matches the reference: dx {dx.shape}, dW {dW.shape}, db {db.shape}.")
 
 

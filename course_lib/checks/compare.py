@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
-from . import evidence
+from . import evidence, own_work
 from .evidence import graded_check  # noqa: F401 (every unit's checks use it from here)
 
 #: a known wrong formula and what to say when the student's answer matches it
@@ -82,7 +82,13 @@ def call_student(function: Callable[..., Any], *args: Any, name: str | None = No
         if recorder is not None:
             recorder.write(key, inputs, {"raised": error_name, "message": message})
 
-    result = _invoke(function, name, args, kwargs, record_crash)
+    with own_work.watching(own_work.references_of(evidence.current_check_module())) as reached:
+        result = _invoke(function, name, args, kwargs, record_crash)
+    if reached:
+        refusal = own_work.message(reached)
+        if recorder is not None:
+            recorder.write(key, inputs, {"refused": refusal})
+        raise CheckFailure(refusal)
     if recorder is not None:
         try:
             recorder.write(key, inputs, {"value": evidence.to_data(result)})
@@ -93,6 +99,7 @@ def call_student(function: Callable[..., Any], *args: Any, name: str | None = No
 
 def run_student(function: Callable[..., Any], *args: Any, name: str, **kwargs: Any) -> Any:
     """:func:`call_student` without a record: for the calls a check makes inside :func:`observe`."""
+    __tracebackhide__ = True
     return _invoke(function, name, copy.deepcopy(args), copy.deepcopy(kwargs))
 
 
@@ -106,7 +113,6 @@ def _invoke(function: Callable[..., Any], name: str, args: tuple, kwargs: dict,
         return function(*args, **kwargs)
     except NotImplementedError as error:
         if on_crash is not None:
-    __tracebackhide__ = True
             on_crash("NotImplementedError", "")
         raise CheckFailure(_crash_message(name, "NotImplementedError", "")) from error
     except CheckFailure:
@@ -134,13 +140,13 @@ def observe(label: str, measure: Callable[[], Any], *inputs: Any) -> Any:
     The returned value is always the data as the re-run will see it (converted to plain
     data and back), so that the kernel and the grader judge exactly the same thing.
     """
+    __tracebackhide__ = True
     key = evidence.call_key("observe:" + label)
     inputs = evidence.sketch(inputs)
     replaying = evidence.replayer.get()
     if replaying is not None:
         outcome = replaying.outcome(key, inputs)
         if "failure" in outcome:
-    __tracebackhide__ = True
             raise CheckFailure(str(outcome["failure"]))
         if "value" not in outcome:
             raise evidence.ReplayMiss(f"{label}: nothing usable was recorded")
@@ -175,13 +181,13 @@ def student_value(name: str, value: Any, *inputs: Any) -> Any:
     Recorded as data while grading (under ``name`` and the ``inputs`` it was computed from)
     and replayed by the trusted re-run, like a call's result.
     """
+    __tracebackhide__ = True
     return observe(name, lambda: value, *inputs)
 
 
 def _crash_message(name: str, error_name: str, error_message: str) -> str:
     if error_name == "NotImplementedError":
         return (f"`{name}` is not written yet: replace `raise NotImplementedError()` with your code "
-    __tracebackhide__ = True
                 f"and run its cell.")
     return (f"`{name}` raised {error_name}: {error_message}\n"
             f"Run the answer cell on a small example and read the traceback above this message.")
@@ -189,13 +195,15 @@ def _crash_message(name: str, error_name: str, error_message: str) -> str:
 
 def _replay(replaying: "evidence.Replayer", key: str, name: str, args: tuple, kwargs: dict) -> Any:
     """The recorded outcome of this call, as if the student's function had run here."""
+    __tracebackhide__ = True
     outcome = replaying.outcome(key, evidence.sketch((args, kwargs)))
+    if "refused" in outcome:
+        raise CheckFailure(str(outcome["refused"]))
     if "raised" in outcome:
         raise CheckFailure(_crash_message(name, str(outcome["raised"]), str(outcome.get("message", ""))))
     if "value" not in outcome:
         raise evidence.ReplayMiss(f"`{name}` returned something that is not data")
     try:
-    __tracebackhide__ = True
         return evidence.from_data(outcome["value"])
     except Exception as error:   # forged or damaged record
         raise evidence.ReplayMiss(f"unreadable record for `{name}`") from error
@@ -203,6 +211,7 @@ def _replay(replaying: "evidence.Replayer", key: str, name: str, args: tuple, kw
 
 def as_array(name: str, value: Any) -> np.ndarray:
     """``value`` as a NumPy array (TensorFlow tensors included), or a clear failure."""
+    __tracebackhide__ = True
     if hasattr(value, "numpy") and callable(value.numpy):
         value = value.numpy()
     try:
@@ -211,13 +220,13 @@ def as_array(name: str, value: Any) -> np.ndarray:
         raise CheckFailure(f"{name} should be a NumPy array or a number, but it is a "
                            f"{type(value).__name__}.") from error
     if arr.dtype == object:
-    __tracebackhide__ = True
         raise CheckFailure(f"{name} should be numbers, but it is {type(value).__name__} {value!r:.80}.")
     return arr
 
 
 def assert_shape(name: str, actual: Any, expected_shape: tuple[int, ...], hint: str = "") -> np.ndarray:
     """Fail unless ``actual`` has exactly ``expected_shape``."""
+    __tracebackhide__ = True
     arr = as_array(name, actual)
     if arr.shape != tuple(expected_shape):
         message = f"{name} has shape {arr.shape}, expected {tuple(expected_shape)}."
@@ -226,7 +235,6 @@ def assert_shape(name: str, actual: Any, expected_shape: tuple[int, ...], hint: 
                         "reshape to a column, or a missing `.ravel()`.")
         raise CheckFailure(message + (f"\nHint: {hint}" if hint else ""))
     return arr
-    __tracebackhide__ = True
 
 
 def assert_close(name: str, actual: Any, expected: Any, *, rtol: float = 1e-5,
@@ -238,6 +246,7 @@ def assert_close(name: str, actual: Any, expected: Any, *, rtol: float = 1e-5,
     float32 answer passes on values of any scale. ``diagnoses`` pairs the value a
     known wrong formula gives with the hint to show when ``actual`` matches it.
     """
+    __tracebackhide__ = True
     expected_arr = np.asarray(expected, dtype=float)
     arr = assert_shape(name, actual, expected_arr.shape, hint)
     if not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
@@ -246,7 +255,6 @@ def assert_close(name: str, actual: Any, expected: Any, *, rtol: float = 1e-5,
     if not np.all(np.isfinite(arr)):
         raise CheckFailure(f"{name} contains NaN or infinity: {_format_array(arr)}.\n"
                            "Hint: a step size that is too large, or a division by zero, does this.")
-    __tracebackhide__ = True
     scale = float(np.max(np.abs(expected_arr))) if expected_arr.size else 0.0
     if atol is None:
         atol = rtol * max(scale, 1.0)
@@ -270,6 +278,7 @@ def assert_close(name: str, actual: Any, expected: Any, *, rtol: float = 1e-5,
 
 def assert_scalar(name: str, actual: Any) -> float:
     """Fail unless ``actual`` is a single number (a 0-d array or size-1 array counts)."""
+    __tracebackhide__ = True
     arr = as_array(name, actual)
     if arr.size != 1:
         raise CheckFailure(f"{name} should be a single number, but it has shape {arr.shape}. "
@@ -278,7 +287,6 @@ def assert_scalar(name: str, actual: Any) -> float:
 
 
 def passed(message: str) -> None:
-    __tracebackhide__ = True
     """Print the one line that a passing check shows."""
     print(f"\N{CHECK MARK} {message}")
 
@@ -290,9 +298,9 @@ def random_state(seed: int) -> np.random.Generator:
 
 def unpack(name: str, value: Any, names: Mapping[str, Any] | tuple[str, ...]) -> tuple[Any, ...]:
     """Unpack a returned tuple, failing clearly when it has the wrong length."""
+    __tracebackhide__ = True
     names = tuple(names)
     if not isinstance(value, (tuple, list)) or len(value) != len(names):
         got = f"a {type(value).__name__}" + (f" of length {len(value)}" if isinstance(value, (tuple, list)) else "")
         raise CheckFailure(f"{name} should return a tuple ({', '.join(names)}), but it returned {got}.")
     return tuple(value)
-    __tracebackhide__ = True

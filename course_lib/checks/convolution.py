@@ -35,6 +35,11 @@ from .compare import (CheckFailure, as_array, assert_close, assert_shape, call_s
 #: the grader may re-run these checks outside the kernel from recorded results
 #: (:mod:`course_lib.grading.trusted`): they reach student code only through call_student and observe
 TRUSTED_REPLAY = True
+#: the references that answer this unit's exercises (the own-work rule, :mod:`.own_work`);
+#: ``conv.FILTERS``, ``filter_bank`` and the parameter counters' helpers stay free to use
+REFERENCES = ("course_lib.conv.conv_output_size", "course_lib.conv.conv2d_forward_naive", "course_lib.conv.conv2d_forward",
+              "course_lib.conv.conv2d_backward", "course_lib.conv.max_pool_forward", "course_lib.conv.max_pool_backward",
+              "course_lib.conv.correlate2d", "course_lib.conv.conv_num_params", "course_lib.conv.dense_num_params")
 
 #: the 4 x 4 image and 3 x 3 filter of the "by hand" exercise
 HAND_IMAGE = np.array([[1.0, 2.0, 0.0, 1.0],

@@ -113,8 +113,9 @@ def from_data(data: Any) -> Any:
 class _CheckCall:
     """One running grade-cell check: what identifies it, and how often it has called each function."""
 
-    def __init__(self, identity: str):
+    def __init__(self, identity: str, module: str):
         self.identity = identity
+        self.module = module            # the checks module: its REFERENCES are the own-work rule's
         self.calls: Counter = Counter()
 
 
@@ -152,7 +153,7 @@ def graded_check(check: Callable[..., Any]) -> Callable[..., Any]:
         if _current_check.get() is not None:
             return check(*args, **kwargs)
         parameters = [_parameter(a) for a in args] + [f"{k}={_parameter(v)}" for k, v in sorted(kwargs.items())]
-        token = _current_check.set(_CheckCall(f"{name}({','.join(parameters)})"))
+        token = _current_check.set(_CheckCall(f"{name}({','.join(parameters)})", check.__module__))
         try:
             return check(*args, **kwargs)
         finally:
@@ -160,6 +161,12 @@ def graded_check(check: Callable[..., Any]) -> Callable[..., Any]:
 
     run.graded_check = True
     return run
+
+
+def current_check_module() -> str | None:
+    """The module of the running check (None outside a check)."""
+    current = _current_check.get()
+    return current.module if current is not None else None
 
 
 def call_key(name: str) -> str:

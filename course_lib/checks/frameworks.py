@@ -49,6 +49,10 @@ from .keras_summary import assert_same_summary, summarize, two_layer_summary
 #: the grader may re-run these checks outside the kernel from recorded results
 #: (:mod:`course_lib.grading.trusted`): they reach student code only through call_student and observe
 TRUSTED_REPLAY = True
+#: the references that answer this unit's exercises (the own-work rule, :mod:`.own_work`)
+REFERENCES = ("course_lib.tape", "course_lib.models.two_layer_model", "course_lib.models.set_two_layer_params",
+              "course_lib.models.dense_layers", "course_lib.models.deep_mlp", "course_lib.models.dense_parameter_counts",
+              "course_lib.models.output_layer_for_task")
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 

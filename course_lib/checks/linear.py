@@ -17,6 +17,8 @@ from .compare import (CheckFailure, assert_close, assert_scalar, assert_shape, c
 #: the grader may re-run these checks outside the kernel from recorded results
 #: (:mod:`course_lib.grading.trusted`): they reach student code only through call_student
 TRUSTED_REPLAY = True
+#: the references that answer this unit's exercises (the own-work rule, :mod:`.own_work`)
+REFERENCES = ("course_lib.linear",)
 
 
 def _problem(seed: int, num_examples: int, num_features: int):

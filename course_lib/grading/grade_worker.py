@@ -923,7 +923,7 @@ def _grade_in(scratch: Path, common: CommonPayload, submission: SubmissionPayloa
             continue
         text = path.read_text(encoding="utf-8")
         graded = nbformat.reads(text, as_version=4)
-        notes, changed = recheck(graded, tests[name], evidence)
+        notes, changed = recheck(graded, tests[name], evidence, source / f"{name}.ipynb")
         result.notes += [f"{name}.ipynb: {note}" for note in notes]
         result.notebooks[name] = nbformat.writes(graded) if changed else text
         present = {c.metadata.get("nbgrader", {}).get("grade_id") for c in graded.cells}
@@ -1000,8 +1000,11 @@ def grade_cell_sources(db_url: str, assignment: str, notebooks: list[str]) -> di
     return found
 
 
-def recheck(notebook, tests: list[tuple[str, str]], evidence: Path) -> tuple[list[str], bool]:
-    """Score ``tests`` again outside the kernel from the recorded ``evidence``.
+def recheck(notebook, tests: list[tuple[str, str]], evidence: Path, source: Path | None = None
+            ) -> tuple[list[str], bool]:
+    """Score ``tests`` again outside the kernel from the recorded ``evidence``, and apply the
+    own-work rule to the notebook's source (``source``: the instructor's notebook, whose
+    plain cells may use references).
 
     Changes the outputs of each re-checked grade cell whose verdict differs from the
     kernel's (see :func:`course_lib.grading.trusted.apply_verdicts`), so the parent's
@@ -1012,8 +1015,12 @@ def recheck(notebook, tests: list[tuple[str, str]], evidence: Path) -> tuple[lis
     from . import trusted
 
     found = trusted.verdicts(tests, evidence)
+    instructor = trusted.instructor_code(nbformat.read(source, 4)) if source and source.is_file() else []
+    own, own_notes = trusted.own_work_verdicts(notebook, tests, instructor)
+    found.update(own)
     notes = trusted.apply_verdicts(notebook, found)
     changed = bool(notes)
+    notes += own_notes
     kept = [grade_id for grade_id, verdict in found.items() if not verdict.replayed]
     if kept:
         notes.append(f"scored inside the kernel only (checks the grader cannot re-run): {', '.join(kept)}")

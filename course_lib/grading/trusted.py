@@ -145,6 +145,37 @@ def verdicts(grade_cells: list[tuple[str, str]], evidence_file) -> dict[str, Ver
     return results
 
 
+def own_work_verdicts(notebook, grade_cells: list[tuple[str, str]], instructor_sources=()
+                      ) -> tuple[dict[str, Verdict], list[str]]:
+    """Failing verdicts for the grade cells whose exercise uses its own reference, judged from the
+    notebook's source (:func:`course_lib.checks.own_work.scan_notebook`), never from the kernel,
+    and one report note per such grade cell.
+
+    ``grade_cells`` are the gradebook's ``(grade_id, source)``: their imports name the unit's
+    checks modules and so the references they declare. ``instructor_sources`` are the release's
+    plain code cells, which may use references in demonstrations.
+    """
+    from ..checks import own_work
+
+    references = own_work.unit_references(source for _, source in grade_cells)
+    wanted = {grade_id for grade_id, _ in grade_cells}
+    found: dict[str, Verdict] = {}
+    notes: list[str] = []
+    for finding in own_work.scan_notebook(list(notebook.cells), references, instructor_sources):
+        for grade_id in finding.grade_ids:
+            if grade_id in wanted and grade_id not in found:
+                found[grade_id] = Verdict(grade_id, True, False, own_work.message(finding.reached))
+                notes.append(f"{grade_id}: own-work rule: the answer uses "
+                             f"{', '.join(finding.reached)} (cell {finding.cell_index + 1}); scored 0")
+    return found, notes
+
+
+def instructor_code(source_notebook) -> list[str]:
+    """The release's plain code cells (no nbgrader role): the instructor's own demonstrations."""
+    return [cell.source for cell in source_notebook.cells
+            if cell.cell_type == "code" and not cell.metadata.get("nbgrader")]
+
+
 def _kernel_passed(cell) -> bool:
     return not any(o.get("output_type") == "error" for o in cell.get("outputs", []))
 
