@@ -63,7 +63,7 @@ import re
 import statistics
 import time
 import tokenize
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
