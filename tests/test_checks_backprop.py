@@ -140,6 +140,54 @@ def test_relu_check():
     rejects(checks.check_relu, lambda x: (np.abs(x), x), layers.relu_backward, match="|x|")
 
 
+def relu_backward_in_place(dout, x):           # right numbers, but zeroes entries of the caller's dout
+    dx = dout
+    dx[x <= 0] = 0
+    return dx
+
+
+def relu_backward_copy_then_edit(dout, x):     # correct: edits its own copy
+    dx = dout.copy()
+    dx[x <= 0] = 0
+    return dx
+
+
+def sigmoid_backward_in_place(dout, out):
+    dout *= out * (1 - out)
+    return dout
+
+
+def sigmoid_backward_spoils_cache(dout, out):  # right numbers, but overwrites the cached output
+    out *= 1 - out
+    return dout * out
+
+
+def test_backward_functions_leave_their_inputs_alone():
+    checks.check_relu(layers.relu_forward, relu_backward_copy_then_edit)
+    rejects(checks.check_relu, layers.relu_forward, relu_backward_in_place, match="changes its input `dout`")
+    rejects(checks.check_sigmoid, lambda x: (1 / (1 + np.exp(-x)),) * 2, sigmoid_backward_in_place,
+            match="in place")
+    rejects(checks.check_sigmoid, lambda x: (1 / (1 + np.exp(-x)),) * 2, sigmoid_backward_spoils_cache,
+            match="`cache`")
+
+    def affine_backward_in_place(dout, cache):
+        x, W, b = cache
+        dout /= 1.0                                # harmless
+        x -= 0.0                                   # harmless too: values unchanged
+        dW = x.T @ dout
+        dout[:] = dout @ W.T @ W if W.shape[0] == W.shape[1] else dout
+        return dout @ W.T, dW, dout.sum(axis=0)
+
+    def affine_backward_reuses_dout(dout, cache):  # right numbers, then scribbles on dout
+        x, W, b = cache
+        result = dout @ W.T, x.T @ dout, dout.sum(axis=0)
+        dout.fill(0.0)
+        return result
+
+    checks.check_affine_backward(layers.affine_forward, affine_backward_in_place)   # values unchanged: fine
+    rejects(checks.check_affine_backward, layers.affine_forward, affine_backward_reuses_dout, match="`dout`")
+
+
 def leaky_forward_fixed_slope(x, negative_slope=0.01):
     return np.where(x > 0, x, 0.01 * x), x
 
