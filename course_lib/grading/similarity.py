@@ -583,6 +583,9 @@ def print_summary(report: SimilarityReport, console, output: Path, shown: int = 
         flagged = f"[yellow]{len(result.flagged)}[/]" if result.flagged else "0"
         table.add_row(escape(result.exercise), str(result.answered), flagged, note)
     console.print(table)
+    if not report.students:
+        console.print(f"[yellow]no submissions of {escape(report.unit)} in {SUBMITTED_DIRECTORY}/ "
+                      f"(expected {SUBMITTED_DIRECTORY}/STUDENT/{escape(report.unit)}/*.ipynb)[/]", soft_wrap=True)
     for result in report.exercises:
         if not result.flagged:
             continue
