@@ -510,6 +510,11 @@ def test_numerical_gradient_check():
     rejects(checks.check_numerical_gradient, make_numerical_gradient("rows"), match="whole row")
     rejects(checks.check_numerical_gradient, lambda f, x, h=1e-5: np.zeros(x.size), match="shape of x")
 
+    def hard_coded_step(f, x, h=1e-5):              # ignores the h it is given
+        return gradcheck.numerical_gradient(f, x, 1e-5)
+
+    rejects(checks.check_numerical_gradient, hard_coded_step, match="step h=0.1 passed in is not used")
+
 
 def gradient_check_example():
     rng = np.random.default_rng(0)

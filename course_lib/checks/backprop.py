@@ -909,7 +909,20 @@ def check_numerical_gradient(numerical_gradient: Callable[..., Any], seed: int =
     assert_close("grad (loss reading x through a closure)", grad2, np.cos(x2) * weights, rtol=1e-6)
     if not np.allclose(x2_after, x2, rtol=0, atol=1e-9):
         raise CheckFailure(f"`{name}` leaves x changed after it returns: restore x[ix] = old after each entry.")
-    passed(f"{name} matches centred differences on x of shape {x.shape} and restores x.")
+
+    # a cubic, whose centred difference depends on h: sum(C x**3) gives 3 C x**2 + C h**2, so the step must be h
+    x3, C, big_h = rng.normal(size=(rows, columns)), rng.uniform(0.5, 1.5, size=(rows, columns)), 0.1
+
+    def on_cubic(x3: np.ndarray, h: float) -> Any:
+        return numerical_gradient(lambda v: float(np.sum(C * v ** 3)), x3, h)
+
+    grad3 = assert_shape("grad", _call_by_hand(on_cubic, x3, big_h, name=name, shapes=f"x {x3.shape}"), x3.shape)
+    assert_close(f"grad of sum(C * x**3) with h={big_h}", grad3, 3 * C * x3 ** 2 + C * big_h ** 2, rtol=1e-6,
+                 diagnoses=[(3 * C * x3 ** 2, f"the step h={big_h} passed in is not used: the result is the exact "
+                                              "derivative, as a tiny fixed step gives. Use the argument h, never a "
+                                              "number written into the function.")])
+    passed(f"{name} matches centred differences on x of shape {x.shape}, uses the step h it is given, "
+           "and restores x.")
 
 
 def gradient_check_problem(seed: int = 2) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
