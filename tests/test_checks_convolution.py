@@ -8,7 +8,9 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import signal
 
-from course_lib import conv as ref
+from conftest import typed_by_a_student
+
+ref = typed_by_a_student("course_lib.conv")
 from course_lib.checks import convolution as checks
 from course_lib.checks.compare import CheckFailure
 
@@ -215,6 +217,26 @@ def test_conv2d_forward_rejects(answer, words):
 def test_conv2d_forward_rejects_python_loops_over_pixels():
     message = rejects(checks.check_conv2d_forward, ref.conv2d_forward_naive, "vectorised", "sliding_window_view")
     assert "took" in message
+
+
+def conv2d_forward_loop_over_examples(x, W, b, stride=1, pad=0):     # vectorised per image only
+    outs = [conv2d_forward_einsum(x[n:n + 1], W, b, stride, pad)[0][0] for n in range(x.shape[0])]
+    return np.stack(outs), (x, W, b, stride, pad)
+
+
+def conv2d_forward_loop_over_rows(x, W, b, stride=1, pad=0):         # vectorised along each output row only
+    xpad = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    k = W.shape[0]
+    out_h = (xpad.shape[1] - k) // stride + 1
+    rows = [conv2d_forward_einsum(xpad[:, i * stride:i * stride + k], W, b, stride, 0)[0][:, 0] for i in range(out_h)]
+    return np.stack(rows, axis=1), (x, W, b, stride, pad)
+
+
+@pytest.mark.parametrize("answer, axis", [(conv2d_forward_loop_over_examples, "examples"),
+                                          (conv2d_forward_loop_over_rows, "output rows")])
+def test_conv2d_forward_rejects_half_vectorised_loops(answer, axis):
+    checks.check_conv2d_forward(answer, time_limit=None)           # the numbers are right
+    rejects(checks.check_conv2d_forward, answer, f"loop over the {axis}", "sliding_window_view")
 
 
 # ------------------------------------------------------------------- conv2d_backward

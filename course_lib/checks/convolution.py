@@ -331,6 +331,56 @@ def _check_vectorised(conv2d_forward, rng, time_limit: float) -> None:
             "over examples and pixels with sliding_window_view and np.tensordot or np.einsum (a loop over "
             "the K x K filter taps is fine).")
 
+    _check_no_loop_per_position(conv2d_forward)
+
+
+#: long thin inputs, one per axis a half-vectorised answer might loop over; each holds 20000 positions
+#: along that axis and almost no work per position, so the time of a Python loop over them (tens of
+#: microseconds per turn, about 0.2 s and more) stands out against a vectorised pass (about a millisecond)
+_LOOP_PROBES = {"examples (axis 0)": (20000, 3, 3, 1), "output rows (axis 1)": (1, 20000, 3, 1),
+                "output columns (axis 2)": (1, 3, 20000, 1)}
+_LOOP_FLOOR = 0.1          # seconds: below this no answer fails, however fast the reference
+
+
+def _check_no_loop_per_position(conv2d_forward) -> None:
+    """Fail a half-vectorised forward pass: a Python loop over the examples, the output rows or the columns.
+
+    Timing one large square input cannot tell such a loop (32 turns) from a vectorised pass;
+    inputs with 20000 positions along one axis and little work per position can. Measured in
+    the kernel (:func:`observe`), judged here.
+    """
+    rng = np.random.default_rng(7)
+    W, b = rng.normal(size=(3, 3, 1, 1)), rng.normal(size=1)
+    inputs = {axis: rng.normal(size=shape) for axis, shape in _LOOP_PROBES.items()}
+
+    def limit_for(reference_time: float) -> float:
+        return max(_LOOP_FLOOR, 50 * reference_time)
+
+    def measure() -> dict[str, list[float]]:
+        times = {}
+        for axis, x in inputs.items():
+            reference_time = min(_timed(ref.conv2d_forward, x, W, b) for _ in range(3))
+
+            def run():
+                run_student(conv2d_forward, x, W, b, stride=1, pad=0, name="conv2d_forward")
+
+            student_time = _timed(run)
+            if student_time > limit_for(reference_time):         # once more, in case the machine was busy
+                student_time = min(student_time, _timed(run))
+            times[axis] = [reference_time, student_time]
+        return times
+
+    times = observe("conv2d_forward: loops per position", measure, W, b)
+    for axis, (reference_time, student_time) in times.items():
+        if student_time > limit_for(float(reference_time)):
+            shape = _LOOP_PROBES[axis]
+            raise CheckFailure(
+                f"conv2d_forward took {student_time:.2f} s on x of shape {shape} (a vectorised pass: about "
+                f"{reference_time * 1000:.1f} ms). That is the time of a Python loop over the {axis}: the exercise "
+                "asks for no loops over examples or positions. Build every window at once with "
+                "sliding_window_view and contract them with np.tensordot or np.einsum (a loop over the K x K "
+                "filter taps is fine).")
+
 
 def _timed(function, *args, **kwargs) -> float:
     start = time.perf_counter()
