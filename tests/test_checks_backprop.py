@@ -14,11 +14,14 @@ import types
 import numpy as np
 import pytest
 
-from course_lib import gradcheck, layers
 from course_lib.checks import backprop as checks
 from course_lib.checks.compare import CheckFailure
 from course_lib.data.genes import gene_expression
-from course_lib.mlp import init_two_layer_params
+from conftest import typed_by_a_student
+
+gradcheck = typed_by_a_student("course_lib.gradcheck")
+layers = typed_by_a_student("course_lib.layers")
+init_two_layer_params = typed_by_a_student("course_lib.mlp").init_two_layer_params
 
 
 def rejects(check, *args, match: str | None = None, **kwargs) -> str:
@@ -344,8 +347,11 @@ def make_two_layer_loss(*, mistake: str | None = None, dtype=np.float64):
 
 
 def test_two_layer_loss_check_accepts_correct_answers():
-    from course_lib.mlp import two_layer_loss
-    checks.check_two_layer_loss(lambda X, y, params: two_layer_loss(X, y, params))
+    from course_lib.mlp import two_layer_loss        # the reference itself: not the student's own work
+    with pytest.raises(CheckFailure, match="No points for this exercise"):
+        checks.check_two_layer_loss(lambda X, y, params: two_layer_loss(X, y, params))
+    typed = typed_by_a_student("course_lib.mlp").two_layer_loss
+    checks.check_two_layer_loss(lambda X, y, params: typed(X, y, params))
     checks.check_two_layer_loss(make_two_layer_loss())
     checks.check_two_layer_loss(make_two_layer_loss(dtype=np.float32), seed=7, num_examples=10, input_dim=3,
                                 hidden_dim=8)
@@ -636,16 +642,22 @@ def test_init_check():
 
 
 # ================================================================================= training
-def make_train(*, init=init_glorot_uniform, backprop=None, record="epoch", learning_rate_factor=1.0):
+def make_train(*, init=init_glorot_uniform, backprop=None, record="epoch", learning_rate_factor=1.0,
+               shuffle="every epoch"):
     backprop = backprop or make_backprop()
 
     def train_two_layer(X, Y, hidden_dim, learning_rate, num_epochs, batch_size, seed):
         params = init(X.shape[1], hidden_dim, 1, seed)
         rng = np.random.default_rng(seed)
         history = []
+        order = rng.permutation(len(X)) if shuffle == "once" else np.arange(len(X))
         for _ in range(num_epochs):
-            order = rng.permutation(len(X))
-            for start in range(0, len(X), batch_size):
+            if shuffle in ("every epoch", "skip last"):
+                order = rng.permutation(len(X))
+            elif shuffle == "half":                     # only the first half of the examples is shuffled
+                order = np.concatenate([rng.permutation(len(X) // 2), np.arange(len(X) // 2, len(X))])
+            stop = len(X) - len(X) % batch_size if shuffle == "skip last" else len(X)
+            for start in range(0, stop, batch_size):
                 rows = order[start:start + batch_size]
                 loss, d_W1, d_b1, d_W2, d_b2 = backprop(X[rows], Y[rows], params["W1"], params["b1"],
                                                         params["W2"], params["b2"])
@@ -677,7 +689,12 @@ def test_training_check_rejects_mistakes(gene_data):
         rejects(checks.check_train_two_layer, make_train(init=make_init("rand")), *gene_data,
                 match="np.random.rand")
         rejects(checks.check_train_two_layer, make_train(learning_rate_factor=0.01), *gene_data,
-                match="best linear model")
+                match="wrong values")
+        # loops that reach a good loss all the same, and passed when only the end was judged
+        rejects(checks.check_train_two_layer, make_train(shuffle="once"), *gene_data, match="same order")
+        rejects(checks.check_train_two_layer, make_train(shuffle="none"), *gene_data, match="never shuffled")
+        rejects(checks.check_train_two_layer, make_train(shuffle="skip last"), *gene_data, match="last, smaller")
+        rejects(checks.check_train_two_layer, make_train(shuffle="half"), *gene_data, match="wrong values")
 
 
 # ========================================================================== no shortcuts

@@ -1108,6 +1108,62 @@ def _weights_W1(name: str, params: Any) -> np.ndarray:
     return as_array("W1", params["W1"])
 
 
+def _sgd_two_layer(X: np.ndarray, Y: np.ndarray, params: dict[str, np.ndarray], learning_rate: float,
+                    num_epochs: int, batch_size: int, seed: int, mistake: str | None = None
+                    ) -> tuple[dict[str, np.ndarray], list[float]]:
+    """Exercise 13's loop from the starting ``params`` (lecture shapes kept), optionally with one shuffling mistake.
+
+    X (N, D), Y (N, 1) -> (params after training, history of num_epochs full-data losses).
+    The mistakes are those of unit 01's SGD (:data:`course_lib.checks.linear._SGD_MISTAKES`).
+    """
+    params = {key: np.array(value, dtype=np.float64) for key, value in params.items()}
+    rng = np.random.default_rng(seed)
+    num_examples = X.shape[0]
+    order, history = np.arange(num_examples), []
+    for epoch in range(num_epochs):
+        if mistake in (None, "drop_last") or (mistake == "shuffled_once" and epoch == 0):
+            order = rng.permutation(num_examples)
+        stop = num_examples - num_examples % batch_size if mistake == "drop_last" else num_examples
+        for start in range(0, stop, batch_size):
+            rows = (rng.choice(num_examples, batch_size, replace=False) if mistake == "sampled"
+                    else order[start:start + batch_size])
+            grads = _two_layer_variant(X[rows], Y[rows], params)
+            for key in params:
+                params[key] = params[key] - learning_rate * grads["d" + key].reshape(params[key].shape)
+        history.append(_two_layer_variant(X, Y, params)["loss"])
+    return params, history
+
+
+def _assert_same_steps(train_two_layer: Callable[..., Any], X: np.ndarray, Y: np.ndarray, hidden_dim: int,
+                       learning_rate: float, num_epochs: int, batch_size: int, seed: int,
+                       trained: dict[str, np.ndarray], history: np.ndarray) -> None:
+    """The exercise fixes every number but the start, so replay the loop from the student's own start.
+
+    ``train_two_layer(..., num_epochs=0, ...)`` returns the starting parameters (from the
+    student's ``init_params``); from them the reference loop must end where the student's did.
+    """
+    name = "train_two_layer"
+    start, _ = unpack(name, _call_by_hand(train_two_layer, X, Y, hidden_dim, learning_rate, 0, batch_size, seed,
+                                          name=name, shapes=f"X {X.shape}, Y {Y.shape}"), ("params", "history"))
+    if not isinstance(start, dict) or any(key not in start for key in trained):
+        raise CheckFailure("with num_epochs=0 the function should return the starting params, a dict with keys "
+                           "'W1', 'b1', 'W2', 'b2', and an empty history.")
+    start = {key: np.asarray(start[key], dtype=np.float64) for key in trained}
+    expected, expected_history = _sgd_two_layer(X, Y, start, learning_rate, num_epochs, batch_size, seed)
+    from .linear import _SGD_MISTAKES
+    for key in ("W2", "b2", "W1", "b1"):
+        assert_close(f"params['{key}'] after training", trained[key].reshape(expected[key].shape), expected[key],
+                     rtol=1e-5, atol=1e-8,
+                     hint=f"the exercise fixes every step: rng = np.random.default_rng(seed) once, then each epoch "
+                          f"one rng.permutation(N) cut into slices of {batch_size}, the last one shorter, and one "
+                          "update of every parameter per slice.",
+                     diagnoses=[(_sgd_two_layer(X, Y, start, learning_rate, num_epochs, batch_size, seed,
+                                                mistake)[0][key], message)
+                                for mistake, message in _SGD_MISTAKES.items()])
+    assert_close("history", history, expected_history, rtol=1e-5,
+                 hint="after each epoch, append the MSE of the current parameters on all of X.")
+
+
 @graded_check
 def check_train_two_layer(train_two_layer: Callable[..., Any], X: np.ndarray | None = None,
                           Y: np.ndarray | None = None, hidden_dim: int = 16, learning_rate: float = 0.3,
@@ -1146,6 +1202,7 @@ def check_train_two_layer(train_two_layer: Callable[..., Any], X: np.ndarray | N
         raise CheckFailure(f"W1 has shape {work['W1'].shape} and b1 {work['b1'].shape}; with "
                            f"hidden_dim={hidden_dim} expected {(X.shape[1], hidden_dim)} and (1, {hidden_dim}). "
                            "Did b1 grow to (N, H)? That is the broadcasting of the lecture's bias bugs.")
+    _assert_same_steps(train_two_layer, X, Y, hidden_dim, learning_rate, num_epochs, batch_size, seed, work, history)
     final_loss = _two_layer_variant(X, Y, work)["loss"]
     design = np.column_stack([X, np.ones(X.shape[0])])
     solution, *_ = np.linalg.lstsq(design, Y[:, 0], rcond=None)
