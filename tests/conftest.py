@@ -142,3 +142,29 @@ def kernel_numerics() -> dict[str, str]:
         mine = grader_blas().lower()
         numerics["OPENBLAS_CORETYPE"] = next(t for t in X86_CORE_TYPES if t.lower() != mine)
     return numerics
+
+
+# ------------------------------------------------------------------ references as a student would type them
+def typed_by_a_student(module_name: str):
+    """A copy of reference module ``module_name`` whose functions are compiled again from its source.
+
+    The checks' tests build correct and wrong answers from the references. The own-work rule
+    (``course_lib.checks.own_work``) refuses the references themselves, by their code objects;
+    a student who typed the same code by hand is not refused (its limit, stated in the README).
+    This copy is that student: the same source, new code objects, calls between its functions
+    staying inside the copy. The rule's own tests use the real modules.
+    """
+    import importlib
+    import inspect
+    import types
+
+    module = importlib.import_module(module_name)
+    name = f"{module_name}_typed_by_a_student"
+    if name in sys.modules:
+        return sys.modules[name]
+    copy = types.ModuleType(name)
+    copy.__package__ = module.__package__
+    copy.__file__ = module.__file__
+    sys.modules[name] = copy           # dataclasses look their module up while the source runs
+    exec(compile(inspect.getsource(module), f"<{name}>", "exec"), copy.__dict__)
+    return copy

@@ -75,9 +75,14 @@ def _functions(value: Any, name: str) -> Iterator[tuple[types.CodeType, str]]:
 
 
 @functools.lru_cache(maxsize=None)
-def reference_code(references: tuple[str, ...]) -> dict[types.CodeType, str]:
-    """``{code object: dotted name}`` for every function the ``references`` name."""
-    found: dict[types.CodeType, str] = {}
+def reference_code(references: tuple[str, ...]) -> dict[int, str]:
+    """``{id of a code object: dotted name}`` for every function the ``references`` name.
+
+    By identity: code objects compare equal by content in CPython (bytecode, constants,
+    first line), so equality would also match the same source compiled again elsewhere.
+    The modules keep these code objects alive, so their ids stay theirs.
+    """
+    found: dict[int, str] = {}
     for reference in references:
         module_name, _, attribute = reference.rpartition(".")
         try:
@@ -85,7 +90,7 @@ def reference_code(references: tuple[str, ...]) -> dict[types.CodeType, str]:
         except ImportError:
             value = getattr(importlib.import_module(module_name), attribute)
         for code, name in _functions(value, reference):
-            found.setdefault(code, name)
+            found.setdefault(id(code), name)
     return found
 
 
@@ -115,11 +120,11 @@ def watching(references: Iterable[str]) -> Iterator[set[str]]:
     def hook(frame: types.FrameType, event: str, arg: Any) -> None:
         if previous is not None:
             previous(frame, event, arg)
-        if event == "call" and frame.f_code in codes:
+        if event == "call" and id(frame.f_code) in codes:
             caller = frame.f_back
             caller_module = caller.f_globals.get("__name__", "") if caller is not None else ""
             if not _is_reference_module(caller_module):
-                reached.add(codes[frame.f_code])
+                reached.add(codes[id(frame.f_code)])
 
     sys.setprofile(hook)
     try:
