@@ -22,6 +22,7 @@ import shutil
 import signal
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -29,7 +30,8 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect, sync_playwright
 
-from conftest import BIN, ROOT, make_course, tool_env
+from conftest import BIN, NBGRADER_CONFIG, ROOT, tool_env
+from course_lib.grading.build import write_sources
 from course_lib.grading.course import units
 from course_lib.grading.selfcheck import check
 from test_lab import free_port
@@ -48,10 +50,16 @@ FIRST_ANSWER = 'def predict(X, w, b):\n    """X (N, D), w (D,), b scalar -> (N,)
 
 
 # ------------------------------------------------------------------ the server, in a scratch clone
-def scratch_clone(folder: Path) -> Path:
-    """A course folder that ``make lab`` treats as the repository: built release and sources,
-    the Makefile, and links to this checkout's solutions, pyproject and virtual environment."""
-    make_course(folder, [unit.name for unit in units(ROOT)])
+def scratch_clone(folder: Path, course_units: list) -> Path:
+    """A course folder that ``make lab`` treats as the repository: a copy of the committed
+    student release (what students open), the nbgrader sources of ``course_units`` (what
+    Formgrader lists), the Makefile, and links to this checkout's solutions, pyproject and
+    virtual environment."""
+    shutil.copytree(ROOT / "notebooks", folder / "notebooks",
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    for unit in course_units:
+        write_sources(ROOT, unit, folder)
+    (folder / "nbgrader_config.py").write_text(NBGRADER_CONFIG)
     shutil.copy(ROOT / "Makefile", folder / "Makefile")
     for name in ("solutions", "pyproject.toml"):
         (folder / name).symlink_to(ROOT / name)
@@ -61,8 +69,11 @@ def scratch_clone(folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """``make lab`` in a scratch clone; yields (base URL, token, course folder). Always stopped."""
-    course = scratch_clone(tmp_path_factory.mktemp("browser-course"))
+    """``make lab`` in a scratch clone of every unit of the course; yields (base URL, token,
+    course folder, unit names). Always stopped."""
+    course_units = units(ROOT)
+    unit_names = [unit.name for unit in course_units]
+    course = scratch_clone(tmp_path_factory.mktemp("browser-course"), course_units)
     settings = tmp_path_factory.mktemp("lab-user-settings")
     port, token = free_port(), "browser-test-token"
     env = {**tool_env(), "JUPYTERLAB_SETTINGS_DIR": str(settings / "settings"),
@@ -85,7 +96,7 @@ def lab(tmp_path_factory):
                 break
             except requests.RequestException:
                 time.sleep(0.5)
-        yield base, token, course
+        yield base, token, course, unit_names
     finally:                   # the server, its kernels and make: politely, then for sure
         for stop, grace_s in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
             with contextlib.suppress(ProcessLookupError):
@@ -139,12 +150,13 @@ class Steps:
     """Run named steps; screenshot each one, and name the step and the folder when one fails."""
 
     def __init__(self, page: Page, folder: Path):
-        self.page, self.folder, self.number = page, folder, 0
+        self.page, self.folder, self.number, self.durations = page, folder, 0, {}
 
     @contextlib.contextmanager
     def __call__(self, name: str):
         self.number += 1
         stem = f"{self.number:02d}-{re.sub(r'[^a-z0-9]+', '-', name.lower()).strip('-')}"
+        started = time.monotonic()
         try:
             yield
         except BaseException as error:
@@ -153,6 +165,7 @@ class Steps:
             raise AssertionError(f"step {self.number} ({name}) failed; screenshots of every step "
                                  f"so far are in {self.folder}\n{error}") from error
         self.page.screenshot(path=self.folder / f"{stem}.png", timeout=10_000)
+        self.durations[name] = time.monotonic() - started
 
 
 # ------------------------------------------------------------------ JupyterLab, as a person uses it
@@ -193,6 +206,41 @@ def wait_idle(panel, timeout_s: float) -> None:
         "data-status", "idle", timeout=timeout_s * 1000)
 
 
+def scroll_to_text(box, needle: str) -> None:
+    """Scroll ``box`` (or whichever of its ancestors scrolls) so the first line holding ``needle``
+    sits in the middle: long tracebacks otherwise hide the message under the fold."""
+    box.evaluate("""(box, needle) => {
+        const walker = document.createTreeWalker(box, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+            const at = node.textContent.indexOf(needle);
+            if (at < 0) continue;
+            const range = document.createRange();
+            range.setStart(node, at);
+            range.setEnd(node, at + needle.length);
+            let view = node.parentElement;
+            while (view && view.scrollHeight <= view.clientHeight) view = view.parentElement;
+            if (!view) return;
+            const line = range.getBoundingClientRect(), frame = view.getBoundingClientRect();
+            view.scrollTop += line.top - frame.top - frame.height / 2;
+            return;
+        }
+    }""", needle)
+
+
+def wait_saved(page: Page, path: Path, text: str, timeout_s: float) -> None:
+    """Wait until the notebook file at ``path`` holds ``text`` (JupyterLab saved it).
+
+    Waits with the page's clock, not ``time.sleep``: the page's requests pass through this
+    process's route handler, which runs only while Playwright is called."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with contextlib.suppress(Exception):      # a write in progress reads as not saved yet
+            if any(text in cell.source for cell in nbformat.read(path, 4).cells):
+                return
+        assert time.monotonic() < deadline, f"{path.name} was not saved within {timeout_s} s"
+        page.wait_for_timeout(200)
+
+
 def shown_line(output, needle: str) -> str:
     """The first line of ``output``'s visible text that holds ``needle``."""
     return next(line.strip() for line in output.inner_text().splitlines() if needle in line)
@@ -205,7 +253,7 @@ def flat(text: str) -> str:
 # ------------------------------------------------------------------ the test
 def test_student_and_instructor_paths_in_chromium(lab, page, screenshots):
     started = time.monotonic()
-    base, token, course = lab
+    base, token, course, unit_names = lab
     step, seen = Steps(page, screenshots), []     # seen: what the page showed, printed at the end
     dismiss_news_prompt(page)
     unit01 = course / UNIT01
@@ -269,11 +317,15 @@ def test_student_and_instructor_paths_in_chromium(lab, page, screenshots):
 
     with step("validate with nbgrader's button"):
         panel.locator(".validate-button").click()
-        dialog = page.locator(".jp-Dialog")
-        expect(dialog.locator(".jp-Dialog-header")).to_have_text("Validation Results", timeout=90_000)
+        wait_saved(page, unit01, FIRST_ANSWER.splitlines()[-1].strip(), timeout_s=30)   # Validate saves first
+        with ThreadPoolExecutor(1) as pool:      # `dlcourse check` on that file, meanwhile
+            checked = pool.submit(check, unit01)
+            dialog = page.locator(".jp-Dialog")
+            expect(dialog.locator(".jp-Dialog-header")).to_have_text("Validation Results", timeout=90_000)
+            results = checked.result(timeout=90)
         shown = flat(dialog.locator(".jp-Dialog-body").inner_text())
+        scroll_to_text(dialog.locator(".jp-Dialog-body"), "is not written yet")
         dialog.locator(".jp-Dialog-content").screenshot(path=screenshots / "validate-result.png")
-        results = check(unit01)                  # `dlcourse check` on the notebook Validate saved
         failing = [r for r in results if not r.passed]
         assert [r.grade_id for r in results if r.passed] == ["predict"], results
         missing = [r.grade_id for r in failing
@@ -306,13 +358,12 @@ def test_student_and_instructor_paths_in_chromium(lab, page, screenshots):
     with step("open Formgrader as the instructor"):
         menu(page, "Nbgrader", "Formgrader")
         frame = page.frame_locator("#formgrader-iframe iframe")
-        names = frame.locator("td.name")
-        expected = sorted(unit.name for unit in units(ROOT))
-        expect(names).to_have_count(len(expected), timeout=30_000)
+        names, expected = frame.locator("td.name"), sorted(unit_names)
+        names.first.scroll_into_view_if_needed(timeout=30_000)
+        expect(names).to_have_count(len(expected), timeout=10_000)
         assert sorted(flat(n) for n in names.all_inner_texts()) == expected
-        names.first.scroll_into_view_if_needed()
         seen.append(f"Formgrader lists {len(expected)} assignments: {', '.join(expected)}")
 
     assert not page.blocked_requests, f"the page asked for addresses outside this machine: {page.blocked_requests}"
-    print("\n".join(seen))
+    print("\n".join(seen + [f"{name}: {seconds:.1f} s" for name, seconds in step.durations.items()]))
     assert time.monotonic() - started < BUDGET_S
