@@ -632,11 +632,11 @@ check_init_weights(init_weights, fan_in=60, fan_out=90, seed=3)
 # %%
 def layer_activations(scheme, activation, num_layers=10, width=256, seed=0):
     """Activations (500, width) after each of num_layers layers; scheme None is np.random.rand."""
-    rng = np.random.default_rng(seed)
-    h = rng.normal(size=(300, width))
+    generator = np.random.default_rng(seed)
+    h = generator.normal(size=(300, width))
     found = []
     for layer in range(num_layers):
-        W = rng.random((width, width)) if scheme is None else init_weights(width, width, scheme, seed + layer)
+        W = generator.random((width, width)) if scheme is None else init_weights(width, width, scheme, seed + layer)
         z = h @ W
         h = np.maximum(z, 0) if activation == "relu" else np.tanh(z)
         found.append(h)
