@@ -1,7 +1,8 @@
 """The student's and the instructor's path through JupyterLab, in a real (headless) Chromium.
 
-The test builds the course into a scratch folder laid out like a clone (so that saving
-and validating never touch the committed release), starts the README's ``make lab`` there,
+The test lays out a scratch clone of the course (a copy of the committed release and the
+units' nbgrader sources, so that saving and validating never touch the repository), starts
+the README's ``make lab`` there,
 and drives Debian's Chromium with Playwright as a student would: open unit 01 from the file
 browser, run all cells, read the first check's failure in the page, answer the first
 exercise, move the step-size slider, press nbgrader's Validate button, open unit 04 on its
@@ -43,7 +44,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--window-size=1280,900"]
 VIEWPORT = {"width": 1280, "height": 900}
-BUDGET_S = 180                           # the whole test, server start included
+BUDGET_S = 180                           # the whole test, scratch clone and server start included
 UNIT01 = "notebooks/01_linear_regression/linear_regression.ipynb"
 UNIT04 = "notebooks/04_convolution/convolution.ipynb"
 FIRST_ANSWER = 'def predict(X, w, b):\n    """X (N, D), w (D,), b scalar -> (N,)."""\n    return np.dot(X, w) + b\n'
@@ -70,7 +71,9 @@ def scratch_clone(folder: Path, course_units: list) -> Path:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """``make lab`` in a scratch clone of every unit of the course; yields (base URL, token,
-    course folder, unit names). Always stopped."""
+    course folder, unit names, start time). Always stopped; its log is in ``lab.log`` beside
+    the course folder (a pipe nobody reads would stall a talkative server)."""
+    started = time.monotonic()
     course_units = units(ROOT)
     unit_names = [unit.name for unit in course_units]
     course = scratch_clone(tmp_path_factory.mktemp("browser-course"), course_units)
@@ -79,24 +82,25 @@ def lab(tmp_path_factory):
     env = {**tool_env(), "JUPYTERLAB_SETTINGS_DIR": str(settings / "settings"),
            "JUPYTERLAB_WORKSPACES_DIR": str(settings / "workspaces")}
     # -o: never reinstall from inside the scratch clone (that would repoint the editable install).
-    process = subprocess.Popen(
-        ["make", "--no-print-directory", "-o", ".venv/.installed", "lab", f"PORT={port}",
-         f"LAB_ARGS=--no-browser --ServerApp.ip=127.0.0.1 --IdentityProvider.token={token}"],
-        cwd=course, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True)
+    log = settings / "lab.log"
+    with open(log, "w") as sink:
+        process = subprocess.Popen(
+            ["make", "--no-print-directory", "-o", ".venv/.installed", "lab", f"PORT={port}",
+             f"LAB_ARGS=--no-browser --ServerApp.ip=127.0.0.1 --IdentityProvider.token={token}"],
+            cwd=course, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
-            assert process.poll() is None, "make lab exited:\n" + process.stdout.read()
-            assert time.monotonic() < deadline, "JupyterLab did not answer within 60 s"
+            assert process.poll() is None, "make lab exited:\n" + log.read_text()
+            assert time.monotonic() < deadline, "JupyterLab did not answer within 60 s:\n" + log.read_text()
             try:
                 requests.get(f"{base}/api/status", headers={"Authorization": f"token {token}"},
                              timeout=5).raise_for_status()
                 break
             except requests.RequestException:
                 time.sleep(0.5)
-        yield base, token, course, unit_names
+        yield base, token, course, unit_names, started
     finally:                   # the server, its kernels and make: politely, then for sure
         for stop, grace_s in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
             with contextlib.suppress(ProcessLookupError):
@@ -252,8 +256,7 @@ def flat(text: str) -> str:
 
 # ------------------------------------------------------------------ the test
 def test_student_and_instructor_paths_in_chromium(lab, page, screenshots):
-    started = time.monotonic()
-    base, token, course, unit_names = lab
+    base, token, course, unit_names, started = lab
     step, seen = Steps(page, screenshots), []     # seen: what the page showed, printed at the end
     dismiss_news_prompt(page)
     unit01 = course / UNIT01
