@@ -13,6 +13,7 @@ import pytest
 from course_lib import layers as ref_layers
 from course_lib import regularization as ref
 from course_lib.checks import generalisation as checks
+from course_lib.checks.compare import CheckFailure
 from test_checks_convolution import rejects, stub   # the shared helpers of the checks' tests
 
 
@@ -522,3 +523,33 @@ def test_augmentation_accepts(capsys):
 ])
 def test_augmentation_rejects(answer, words):
     rejects(checks.check_augmentation_model, answer, *words)
+
+
+# ------------------------------------------------------------------ the grader's re-check
+@pytest.mark.parametrize("source, right, wrong", [
+    ("check_curve_labels(curve_labels)", RIGHT_LABELS, {**RIGHT_LABELS, "D": "healthy"}),
+    ("check_dropout_forward(answer, seed=3, rate=0.2)", ref_layers.dropout_forward,
+     _dropout(scale_train=lambda rate: 1.0)),
+    ("check_early_stopping_callback(answer, patience=2)",
+     lambda p: keras.callbacks.EarlyStopping(monitor="val_loss", patience=p, restore_best_weights=True),
+     lambda p: keras.callbacks.EarlyStopping(monitor="val_loss", patience=p)),
+    ("check_augmentation_model(answer, image_size=16)", _augmentation(), _augmentation(flip="vertical")),
+])
+def test_the_recheck_replays_the_record_and_reaches_the_same_verdict(tmp_path, source, right, wrong):
+    from course_lib.checks import evidence
+    from course_lib.grading import trusted
+
+    name = source.split("(")[0]
+    cell = f"from course_lib.checks.generalisation import {name}\n{source}\n"
+    for answer, passes in ((right, True), (wrong, False)):
+        record = tmp_path / f"{passes}.jsonl"
+        previous, evidence._recorder = evidence._recorder, evidence.Recorder(str(record))
+        try:
+            exec(cell, {"answer": answer, "curve_labels": answer})
+            here = True
+        except CheckFailure:
+            here = False
+        finally:
+            evidence._recorder = previous
+        verdict = trusted.verdicts([("cell", cell)], record)["cell"]
+        assert here is passes and verdict.replayed and verdict.passed is passes, verdict
