@@ -488,3 +488,16 @@ def test_every_check_is_graded_and_replayable():
     public = [name for name in dir(checks) if name.startswith("check_")]
     assert len(public) >= 11
     assert all(getattr(getattr(checks, name), "graded_check", False) for name in public)
+
+
+def test_inputs_with_nan_are_found_again_by_the_recheck():
+    """A diverged run's nan in a check's inputs: the sketch stays comparable, and notices where the nan is."""
+    from course_lib.checks import evidence
+    losses = np.array([0.7, 0.5, np.nan, np.inf])
+    ours = evidence.sketch((losses, 0.7))
+    assert evidence.same_inputs(ours, evidence.sketch((losses * (1 + 1e-12), 0.7)))
+    assert not evidence.same_inputs(ours, evidence.sketch((losses[[0, 2, 1, 3]], 0.7)))
+    assert not evidence.same_inputs(ours, evidence.sketch((np.array([0.7, 0.5, 0.0, np.inf]), 0.7)))
+    finite = np.array([0.7, 0.5])
+    assert evidence.sketch(finite)["stats"] == evidence.sketch(finite.copy())["stats"]
+    assert len(evidence.sketch(finite)["stats"]) == 4          # finite arrays are sketched as before

@@ -202,8 +202,14 @@ def sketch(value: Any) -> Any:
     if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
         flat = value.astype(np.float64).ravel()
         probes = np.random.default_rng(_PROBE_SEED).normal(size=(2, flat.size))
+        finite = np.isfinite(flat)
+        where_not = []
+        if not finite.all():   # nan or inf would make every statistic nan: sketch the finite part, then where the others are
+            codes = np.where(finite, 0.0, np.where(np.isnan(flat), 1.0, np.where(flat > 0, 2.0, 3.0)))
+            flat = np.where(finite, flat, 0.0)
+            where_not = [float(v) for v in probes @ codes]
         return {"array": list(value.shape), "kind": value.dtype.kind,
-                "stats": [float(flat.sum()), float(np.abs(flat).sum()), *map(float, probes @ flat)]}
+                "stats": [float(flat.sum()), float(np.abs(flat).sum()), *map(float, probes @ flat), *where_not]}
     if isinstance(value, np.random.Generator):
         return {"rng": json.loads(json.dumps(value.bit_generator.state, default=str))}
     if isinstance(value, np.generic):

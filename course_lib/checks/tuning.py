@@ -83,10 +83,17 @@ SANITY_OPTIONS = {
 _SANITY_ANSWER = "B"
 
 
+class _Answer:
+    """A value answer held out of the check's identity: a literal in the kernel, a stand-in in the re-run."""
+
+    def __init__(self, value):
+        self.value = value
+
+
 @graded_check
-def check_sanity_bug(sanity_bug) -> None:
-    """The reading question: which marked line stops the buggy network from overfitting two minibatches."""
-    answer = student_value("sanity_bug", sanity_bug)
+def _check_sanity_bug(held: _Answer) -> None:
+    __tracebackhide__ = True
+    answer = student_value("sanity_bug", held.value)
     if not isinstance(answer, str) or answer.strip().upper() not in SANITY_OPTIONS:
         raise CheckFailure(f"sanity_bug should be one of the letters {', '.join(SANITY_OPTIONS)} (a string), "
                            f"not {answer!r}.")
@@ -96,6 +103,20 @@ def check_sanity_bug(sanity_bug) -> None:
                            "with each line changed back to the working version and watch which change "
                            "lets the loss reach zero.")
     passed("sanity_bug: that line is why the network could not overfit")
+
+
+def check_sanity_bug(sanity_bug) -> None:
+    """The reading question: which marked line stops the buggy network from overfitting two minibatches.
+
+    ``graded_check`` names a call by its literal arguments; the answer (a letter) is a literal
+    in the kernel but not in the grader's re-run, so it is passed on wrapped (read as ``*``
+    in both) and reaches the check only through ``student_value``.
+    """
+    __tracebackhide__ = True
+    return _check_sanity_bug(_Answer(sanity_bug))
+
+
+check_sanity_bug.graded_check = True
 
 
 # --------------------------------------------------------------------- 2. learning-rate range test
