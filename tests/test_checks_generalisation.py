@@ -10,11 +10,14 @@ import keras
 import numpy as np
 import pytest
 
-from course_lib import layers as ref_layers
-from course_lib import regularization as ref
+from conftest import typed_by_a_student
 from course_lib.checks import generalisation as checks
 from course_lib.checks.compare import CheckFailure
 from test_checks_convolution import rejects, stub   # the shared helpers of the checks' tests
+
+# answers built from the references as a student who typed the same code would hand them in
+ref = typed_by_a_student("course_lib.regularization")
+ref_layers = typed_by_a_student("course_lib.layers")
 
 
 # ------------------------------------------------------------------ values on fixed inputs
@@ -553,3 +556,10 @@ def test_the_recheck_replays_the_record_and_reaches_the_same_verdict(tmp_path, s
             evidence._recorder = previous
         verdict = trusted.verdicts([("cell", cell)], record)["cell"]
         assert here is passes and verdict.replayed and verdict.passed is passes, verdict
+
+
+def test_an_answer_that_calls_its_reference_earns_nothing():
+    from course_lib import layers, regularization
+
+    rejects(checks.check_l2_penalty, lambda W, l2: regularization.l2_penalty(W, l2), "No points", "l2_penalty")
+    rejects(functools.partial(checks.check_batchnorm_backward, _ref_bn), layers.batchnorm_backward, "No points")
