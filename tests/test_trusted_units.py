@@ -32,7 +32,7 @@ from course_lib.grading.build import write_sources
 from course_lib.grading.course import units
 from course_lib.grading.selfcheck import execute, score_cells
 
-UNITS = ("02_backpropagation", "03_frameworks", "04_convolution", "05_optimisers", "06_generalisation")
+UNITS = ("02_backpropagation", "03_frameworks", "04_convolution", "05_optimisers", "06_generalisation", "07_tuning")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
