@@ -192,3 +192,16 @@ def test_an_earlier_units_reference_in_a_later_unit_is_not_flagged():
 
 def test_a_cell_that_does_not_parse_is_not_a_finding(unit01):
     assert _flagged(unit01, {"predict_answer": "def predict(X, w, b:\n    return\n"}) == set()
+
+
+def test_method_calls_named_like_builtins_are_not_exec():
+    """``model.compile(...)`` or ``params.update(...)`` beside a reference module is not ``compile``."""
+    cells = [nbformat.v4.new_code_cell("from course_lib.checks.frameworks import check_train_keras_model"),
+             nbformat.v4.new_code_cell("from course_lib import models\nmodel = models.EpochTimer()\n"
+                                       "model.compile(optimizer='sgd')\nparams = {}\nparams.update(a=1)\n"),
+             nbformat.v4.new_code_cell("check_train_keras_model(train_keras_model)")]
+    cells[2].metadata["nbgrader"] = {"grade": True, "grade_id": "train_keras_model", "points": 1}
+    references = own_work.unit_references([cells[0].source])
+    assert not own_work.scan_notebook(cells, references)
+    cells[1].source += "globals().update(vars(models))\n"
+    assert own_work.scan_notebook(cells, references)[0].grade_ids == ["train_keras_model"]

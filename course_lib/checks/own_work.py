@@ -41,8 +41,10 @@ ROOT = "course_lib"
 # calls that reach code by name or copy it: with a reference module in reach, they count as a use
 _DYNAMIC_CALLS = {"__import__", "getattr", "vars", "import_module", "getsource", "getsourcelines", "reload",
                   "find_spec", "spec_from_file_location", "copy", "deepcopy"}
-# calls that define names the AST cannot see: such a use costs every exercise after the cell
-_UNSEEN_DEFINITIONS = {"exec", "eval", "compile", "run_path", "update"}
+# builtins that run code the AST cannot see: such a use costs every exercise after the cell
+_UNSEEN_DEFINITIONS = {"exec", "eval", "compile"}
+# namespaces whose .update(...) may define any name
+_NAMESPACES = {"globals", "locals", "vars"}
 
 
 def message(reached: Iterable[str]) -> str:
@@ -225,9 +227,19 @@ class _Uses(ast.NodeVisitor):
         name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
         if name in _DYNAMIC_CALLS:
             self.dynamic = True
-        if name in _UNSEEN_DEFINITIONS:
+        if isinstance(func, ast.Name) and name in _UNSEEN_DEFINITIONS:     # exec(...), not model.compile(...)
+            self.dynamic = self.unseen = True
+        if (name in ("update", "run_path") and isinstance(func, ast.Attribute)
+                and (name == "run_path" or _is_namespace(func.value))):
             self.dynamic = self.unseen = True
         self.generic_visit(node)
+
+
+def _is_namespace(node: ast.expr) -> bool:
+    """``globals()``, ``vars(...)``, ``locals()`` or ``something.__dict__``."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        return node.func.id in _NAMESPACES
+    return isinstance(node, ast.Attribute) and node.attr == "__dict__"
 
 
 def _answer_names(tree: ast.AST) -> set[str]:

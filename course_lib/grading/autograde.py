@@ -633,7 +633,7 @@ def autograde(root: Path, assignment: str, *, jobs: int | None = None, students:
         common = CommonPayload(assignment=assignment, notebooks=notebooks, snapshot_db=snapshot_gradebook(db_path),
                                config_text=config_path.read_text(encoding="utf-8") if config_path.is_file() else None,
                                source_files=source_files, limits=limits, ignore=list(coursedir.ignore),
-                               test_cells=test_cells)
+                               test_cells=test_cells, instructor_code=_instructor_code(source, notebooks))
         if not scheduler:   # (a cluster's workers each say so in their submissions' notes)
             summary.warnings += _sandbox_warnings(config, limits)
         workers = _DaskWorkers(scheduler, common) if scheduler else _LocalWorkers(jobs)
@@ -710,6 +710,20 @@ def autograde(root: Path, assignment: str, *, jobs: int | None = None, students:
         reporter.finish()
         summary.seconds = time.monotonic() - start
     return summary
+
+
+def _instructor_code(source: Path, notebooks: list[str]) -> dict[str, list[str]]:
+    """The release's plain code cells per notebook (the own-work rule leaves the instructor's alone)."""
+    import nbformat
+
+    from .trusted import instructor_code
+
+    found = {}
+    for name in notebooks:
+        path = source / f"{name}.ipynb"
+        if path.is_file():
+            found[name] = instructor_code(nbformat.read(path, 4))
+    return found
 
 
 def _sandbox_warnings(config, limits) -> list[str]:

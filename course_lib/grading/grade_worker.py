@@ -79,8 +79,10 @@ KILLED = "KernelKilled"
 NOT_RUN = "NotRun"
 STATUS_ORDER = ("ok", "limit", "invalid", "failed")   # worst last
 SCRATCH_PREFIX = "dlcourse-grade-"
+# Math threads per kernel: BLAS/OpenMP, and TensorFlow's two pools (intra-op: inside one op;
+# inter-op: ops run side by side), which TensorFlow reads from the environment at start-up.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                    "TF_NUM_INTRAOP_THREADS")
+                    "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 # The watchdog kills a kernel's process tree above memory_mb * RSS_FACTOR + RSS_MARGIN_MB resident.
 RSS_FACTOR, RSS_MARGIN_MB = 1.25, 256
 
@@ -113,6 +115,8 @@ class CommonPayload:
     limits: Limits = field(default_factory=Limits)
     ignore: list[str] = field(default_factory=list)
     test_cells: dict[str, list[str]] = field(default_factory=dict)   # notebook -> autograded test cell ids
+    # notebook -> the release's plain code cells: the instructor's own, which may use references
+    instructor_code: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -923,7 +927,7 @@ def _grade_in(scratch: Path, common: CommonPayload, submission: SubmissionPayloa
             continue
         text = path.read_text(encoding="utf-8")
         graded = nbformat.reads(text, as_version=4)
-        notes, changed = recheck(graded, tests[name], evidence, source / f"{name}.ipynb")
+        notes, changed = recheck(graded, tests[name], evidence, common.instructor_code.get(name, []))
         result.notes += [f"{name}.ipynb: {note}" for note in notes]
         result.notebooks[name] = nbformat.writes(graded) if changed else text
         present = {c.metadata.get("nbgrader", {}).get("grade_id") for c in graded.cells}
@@ -1000,11 +1004,11 @@ def grade_cell_sources(db_url: str, assignment: str, notebooks: list[str]) -> di
     return found
 
 
-def recheck(notebook, tests: list[tuple[str, str]], evidence: Path, source: Path | None = None
+def recheck(notebook, tests: list[tuple[str, str]], evidence: Path, instructor: list[str] = ()
             ) -> tuple[list[str], bool]:
     """Score ``tests`` again outside the kernel from the recorded ``evidence``, and apply the
-    own-work rule to the notebook's source (``source``: the instructor's notebook, whose
-    plain cells may use references).
+    own-work rule to the notebook's source (``instructor``: the release's plain code cells,
+    which may use references).
 
     Changes the outputs of each re-checked grade cell whose verdict differs from the
     kernel's (see :func:`course_lib.grading.trusted.apply_verdicts`), so the parent's
@@ -1015,7 +1019,6 @@ def recheck(notebook, tests: list[tuple[str, str]], evidence: Path, source: Path
     from . import trusted
 
     found = trusted.verdicts(tests, evidence)
-    instructor = trusted.instructor_code(nbformat.read(source, 4)) if source and source.is_file() else []
     own, own_notes = trusted.own_work_verdicts(notebook, tests, instructor)
     found.update(own)
     notes = trusted.apply_verdicts(notebook, found)

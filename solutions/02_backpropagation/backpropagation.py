@@ -163,28 +163,22 @@ check_relu(relu_forward, relu_backward, seed=7, num_examples=10, num_units=2)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# The course library has the same pairs for four activations
-# (`course_lib.layers`). The plot shows each one and its derivative, computed by the
-# backward function with `dout = 1`. About *leaky ReLU*: it lets a small slope through for
+# Four common activations and their derivatives, each from its formula (the tanh's
+# derivative is $1 - \tanh^2 x$). About *leaky ReLU*: it lets a small slope through for
 # negative inputs, and that slope differs between sources, so always say which one you
 # use. The course library's default is **0.01**; the lecture's slide draws
 # $\max(0.1x, x)$, a slope of **0.1**; and Keras 3's `keras.layers.LeakyReLU()` defaults
 # to **0.3**. The plot uses 0.1 so that the slope is visible.
 
 # %%
-from course_lib import layers
-
 grid = np.linspace(-4, 4, 401)
+s = 1 / (1 + np.exp(-grid))
+curves = {"sigmoid": (s, s * (1 - s)),
+          "tanh": (np.tanh(grid), 1 - np.tanh(grid) ** 2),
+          "relu": (np.maximum(grid, 0), (grid > 0).astype(float)),
+          "leaky_relu (slope 0.1)": (np.where(grid > 0, grid, 0.1 * grid), np.where(grid > 0, 1.0, 0.1))}
 fig, axes = plt.subplots(1, 4, figsize=(14, 3), sharex=True)
-for ax, name in zip(axes, ["sigmoid", "tanh", "relu", "leaky_relu"]):
-    if name == "leaky_relu":
-        out, cache = layers.leaky_relu_forward(grid, negative_slope=0.1)
-        derivative = layers.leaky_relu_backward(np.ones_like(grid), cache)
-        name = "leaky_relu (slope 0.1)"
-    else:
-        forward, backward = layers.ACTIVATIONS[name]
-        out, cache = forward(grid)
-        derivative = backward(np.ones_like(grid), cache)
+for ax, (name, (out, derivative)) in zip(axes, curves.items()):
     ax.plot(grid, out, label="f(x)")
     ax.plot(grid, derivative, "--", label="f'(x)")
     ax.set_title(name)
