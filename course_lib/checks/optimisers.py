@@ -414,7 +414,7 @@ def check_curve_labels(curve_labels) -> None:
         if value not in CURVE_LABELS:
             raise CheckFailure(f"curve {key}: {value!r:.30} is not one of {', '.join(map(repr, CURVE_LABELS))}.")
     reasons = {  # why a label does not fit a curve, without saying which one does
-        ("A", "too low"): "curve A falls fast at first, so its steps are not too small.",
+        ("A", "too low"): "curve A jumps up and down from one epoch to the next: small steps give a smooth curve.",
         ("A", "good"): "curve A stalls high and jumps around: it never settles into the minimum.",
         ("B", "too high"): "curve B is smooth and still falling at the end: large steps would bounce.",
         ("B", "good"): "curve B is still falling steadily at the end of training: it has not arrived.",

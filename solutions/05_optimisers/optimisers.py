@@ -161,7 +161,8 @@ draw_ravine({"your SGD, learning rate 0.07": ravine_path(my_sgd, learning_rate=0
 # with momentum $\mu$ (usually 0.9). Along the floor of the ravine the gradients agree
 # from step to step, so the velocity builds up to about $1/(1 - \mu) = 10$ times a single
 # step; across the ravine they alternate in sign and mostly cancel. The zig-zag is damped
-# and the crawl becomes a run.
+# and the crawl becomes a run. Like a real ball, it overshoots the bottom and swings back a
+# few times before it settles: that is the price of its speed.
 #
 # *Two conventions.* Here (as in Keras, CS231n and the paper by Sutskever et al.) the
 # velocity holds the **step** itself, and is added to $w$. PyTorch instead keeps a running
