@@ -163,7 +163,7 @@ class Steps:
         started = time.monotonic()
         try:
             yield
-        except BaseException as error:
+        except Exception as error:
             with contextlib.suppress(Exception):
                 self.page.screenshot(path=self.folder / f"{stem}-FAILED.png", timeout=10_000)
             raise AssertionError(f"step {self.number} ({name}) failed; screenshots of every step "
@@ -324,8 +324,8 @@ def test_student_and_instructor_paths_in_chromium(lab, page, screenshots):
         with ThreadPoolExecutor(1) as pool:      # `dlcourse check` on that file, meanwhile
             checked = pool.submit(check, unit01)
             dialog = page.locator(".jp-Dialog")
-            expect(dialog.locator(".jp-Dialog-header")).to_have_text("Validation Results", timeout=90_000)
-            results = checked.result(timeout=90)
+            expect(dialog.locator(".jp-Dialog-header")).to_have_text("Validation Results", timeout=120_000)
+            results = checked.result(timeout=120)
         shown = flat(dialog.locator(".jp-Dialog-body").inner_text())
         scroll_to_text(dialog.locator(".jp-Dialog-body"), "is not written yet")
         dialog.locator(".jp-Dialog-content").screenshot(path=screenshots / "validate-result.png")
@@ -369,4 +369,4 @@ def test_student_and_instructor_paths_in_chromium(lab, page, screenshots):
 
     assert not page.blocked_requests, f"the page asked for addresses outside this machine: {page.blocked_requests}"
     print("\n".join(seen + [f"{name}: {seconds:.1f} s" for name, seconds in step.durations.items()]))
-    assert time.monotonic() - started < BUDGET_S
+    assert time.monotonic() - started < BUDGET_S, f"over the {BUDGET_S} s budget: {step.durations}"
