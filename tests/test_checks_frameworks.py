@@ -764,3 +764,61 @@ def test_output_layer_and_loss_check(capsys):
             match="output units")
     rejects(check, _replace("multiclass", lambda c: (c, "softmax", "mse")), match="sparse_categorical_crossentropy")
     rejects(check, lambda task, num_classes=None: "mse", match="should return a tuple")
+
+
+# ================================================================= 10 · cross-entropy from logits
+def bce_ref(logits, y):
+    return float(np.mean(np.maximum(logits, 0) - logits * y + np.log1p(np.exp(-np.abs(logits)))))
+
+
+def bce_logaddexp(logits, y):                     # correct, written differently
+    return np.mean(np.logaddexp(0.0, logits) - logits * y)
+
+
+def bce_keras(logits, y):                          # correct: Keras's stable loss, in float32
+    return float(keras.losses.BinaryCrossentropy(from_logits=True)(y[:, None], logits[:, None]))
+
+
+def ce_ref(logits, labels):
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return float(np.mean(np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(len(labels)), labels]))
+
+
+def ce_one_hot(logits, labels):                   # correct: one-hot rows and a log-softmax
+    one_hot = np.eye(logits.shape[1])[labels]
+    m = logits.max(axis=1, keepdims=True)
+    log_softmax = logits - m - np.log(np.sum(np.exp(logits - m), axis=1, keepdims=True))
+    return -np.sum(one_hot * log_softmax) / len(labels)
+
+
+def bce_through_sigmoid(logits, y):
+    p = 1 / (1 + np.exp(-logits))
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def bce_clipped(logits, y):                        # Keras's treatment of probabilities
+    p = np.clip(1 / (1 + np.exp(-np.clip(logits, -500, 500))), 1e-7, 1 - 1e-7)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def ce_without_shift(logits, labels):
+    return float(np.mean(np.log(np.exp(logits).sum(axis=1)) - logits[np.arange(len(labels)), labels]))
+
+
+def test_cross_entropy_check(capsys):
+    check = checks.check_cross_entropy_from_logits
+    accepts(capsys, check, bce_ref, ce_ref)
+    accepts(capsys, check, bce_logaddexp, ce_one_hot, seed=4, num_examples=1, num_classes=2)
+    accepts(capsys, check, bce_keras, ce_ref, seed=5, num_examples=40, num_classes=10)
+    with np.errstate(all="ignore"):
+        rejects(check, bce_through_sigmoid, ce_ref, match="-inf")
+        rejects(check, bce_ref, ce_without_shift, match="maximum")
+        rejects(check, bce_clipped, ce_ref, match="clipped")
+    rejects(check, lambda z, y: float(np.sum(np.logaddexp(0, z) - z * y)), ce_ref, match="summed")
+    rejects(check, lambda z, y: bce_ref(z, 1 - y), ce_ref, match="swapped")
+    rejects(check, lambda z, y: bce_ref(1 / (1 + np.exp(-z)), y), ce_ref, match="sigmoid is applied twice")
+    rejects(check, bce_ref, lambda z, labels: float(-np.mean(z - z.max(1, keepdims=True)
+                                                             - np.log(np.exp(z - z.max(1, keepdims=True)).sum(
+                                                                 1, keepdims=True)))), match="every class")
+    rejects(check, bce_ref, lambda z, labels: ce_ref(z, np.zeros_like(labels)), match="labels are not used")
+    rejects(check, bce_ref, lambda z, labels: ce_ref(z, labels) / np.log(10), match="natural log")

@@ -30,7 +30,8 @@
 # 5. build, compile and fit the same network in Keras, with validation data and a learning curve;
 # 6. compare the three implementations on the same data (final loss, time per epoch), and explain what makes a framework slow or fast on a CPU;
 # 7. count the parameters of a deeper network by hand and check the count with `model.summary()`;
-# 8. choose the output layer and loss that match a task: regression, binary or multiclass classification.
+# 8. choose the output layer and loss that match a task: regression, binary or multiclass classification;
+# 9. compute binary and categorical cross-entropy stably from logits, and say what Keras's `from_logits=True` changes.
 #
 # **How to work.** As before: fill in each cell marked `# YOUR CODE HERE` (delete the
 # `raise NotImplementedError()` line), run it, then run the check below it. A check prints a
@@ -789,8 +790,7 @@ print("by hand:", by_hand, "=", sum(by_hand), "   Keras:", by_keras, "=", deep_m
 #
 # A sigmoid on a regression output caps its predictions at 1; a softmax over a single unit
 # always outputs 1; independent sigmoids for $C$ exclusive classes need not sum to 1.
-# (Cross-entropy, the loss for probabilities, is the topic of a later unit; here it is enough
-# to pair it correctly.)
+# (Section 10 computes cross-entropy itself, from the scores before the sigmoid or softmax.)
 #
 # **Exercise 11.** Write `output_layer_and_loss(task, num_classes=None)` returning
 # `(units, activation, loss)` for `task` in `"regression"`, `"binary"`, `"multiclass"`, with
@@ -839,6 +839,94 @@ for task, target in labels.items():
           f"{np.round(outputs.astype(float), 2).tolist()}")
 
 # %% [markdown]
+# ## 10 · Cross-entropy, computed from logits
+#
+# A classifier's last layer produces scores called **logits**: one number $z$ for a yes/no
+# question, or $z_1, \dots, z_C$ for $C$ classes. The sigmoid $p = \sigma(z) = 1/(1 + e^{-z})$
+# and the softmax $p_c = e^{z_c} / \sum_k e^{z_k}$ turn them into probabilities, and the loss is
+# the **cross-entropy**: minus the log of the probability the network gave to the true answer,
+# averaged over the $N$ examples,
+#
+# $$L_\text{binary} = \frac{1}{N}\sum_n -\big[y_n \log p_n + (1 - y_n)\log(1 - p_n)\big], \qquad
+#   L_\text{categorical} = \frac{1}{N}\sum_n -\log p_{n, y_n},$$
+#
+# with $y_n \in \{0, 1\}$ in the first and an integer class $y_n \in \{0, \dots, C-1\}$ in the
+# second. A confident wrong answer costs a lot, a confident right one almost nothing. Paired
+# with its sigmoid or softmax, the gradient with respect to the logits is simply
+# $(p - y)/N$ (one-hot $y$ for classes): it does not vanish when the sigmoid saturates, as it
+# would for the MSE on a sigmoid output.
+#
+# Through the probabilities these formulas break for large logits. In float64, $\sigma(40)$
+# is exactly 1.0, so $\log(1 - p) = -\infty$ (float32 gets there near 17), and $e^{710}$
+# overflows. Rewritten in the logits they are exact at any size:
+#
+# * binary: $-\big[y\log\sigma(z) + (1-y)\log(1-\sigma(z))\big] = \max(z, 0) - z y + \log(1 + e^{-|z|})$;
+# * categorical: $-\log p_y = \log\sum_k e^{z_k} - z_y$, with the log-sum-exp computed as
+#   $m + \log\sum_k e^{z_k - m}$ for $m = \max_k z_k$ (the same shift of every logit leaves
+#   the softmax unchanged, and no exponent is positive any more).
+#
+# Keras does this when it is told that the outputs are logits: an output layer *without*
+# activation, `Dense(1)` or `Dense(C)`, and `keras.losses.BinaryCrossentropy(from_logits=True)`
+# or `keras.losses.SparseCategoricalCrossentropy(from_logits=True)`. With a sigmoid or
+# softmax layer and the plain loss, Keras sees only probabilities and clips them to
+# $[10^{-7}, 1 - 10^{-7}]$, which caps any example's loss near 16. Both pairings are correct
+# choices for section 9's table; the logits form is the numerically safer one.
+#
+# **Exercise 12.** Write `binary_cross_entropy(logits, y)` for logits and labels of shape
+# `(N,)`, and `categorical_cross_entropy(logits, labels)` for logits `(N, C)` and integer
+# labels `(N,)`. Each returns the mean loss as a float, computed in NumPy from the logits.
+# The check tries logits up to 900 in size.
+#
+# *Hint:* `np.log1p` and `np.abs` for the first; `logits.max(axis=1, keepdims=True)` for the second.
+
+# %% nbgrader={"grade": false, "grade_id": "cross_entropy_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def binary_cross_entropy(logits, y):
+    """Mean binary cross-entropy from logits (N,) and labels (N,) in {0, 1} -> float."""
+    ### BEGIN SOLUTION
+    return float(np.mean(np.maximum(logits, 0.0) - logits * y + np.log1p(np.exp(-np.abs(logits)))))
+    ### END SOLUTION
+
+
+def categorical_cross_entropy(logits, labels):
+    """Mean categorical cross-entropy from logits (N, C) and integer labels (N,) -> float."""
+    ### BEGIN SOLUTION
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return float(-np.mean(log_probs[np.arange(len(labels)), labels]))
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "cross_entropy", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+from course_lib.checks.frameworks import check_cross_entropy_from_logits
+
+check_cross_entropy_from_logits(binary_cross_entropy, categorical_cross_entropy)
+### BEGIN HIDDEN TESTS
+check_cross_entropy_from_logits(binary_cross_entropy, categorical_cross_entropy, seed=51, num_examples=1,
+                                num_classes=2)
+check_cross_entropy_from_logits(binary_cross_entropy, categorical_cross_entropy, seed=52, num_examples=40,
+                                num_classes=10)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Your losses against Keras's `from_logits=True`, and the same numbers computed through the
+# probabilities: the last two logits are far out.
+
+# %%
+z_demo, y_demo = np.array([-3.0, 0.5, 40.0, -800.0]), np.array([0.0, 1.0, 0.0, 1.0])
+logits_demo, labels_demo = np.array([[2.0, -1.0, 0.5], [800.0, 0.0, -5.0]]), np.array([2, 1])
+keras_binary = keras.losses.BinaryCrossentropy(from_logits=True)(y_demo, z_demo)
+keras_categorical = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(labels_demo, logits_demo)
+with np.errstate(all="ignore"):
+    p_demo = 1.0 / (1.0 + np.exp(-z_demo))
+    through_probabilities = np.mean(-(y_demo * np.log(p_demo) + (1 - y_demo) * np.log(1 - p_demo)))
+    softmax_demo = np.exp(logits_demo) / np.exp(logits_demo).sum(axis=1, keepdims=True)
+    through_softmax = np.mean(-np.log(softmax_demo[np.arange(2), labels_demo]))
+print(f"binary:      yours {binary_cross_entropy(z_demo, y_demo):.4f}   Keras {float(keras_binary):.4f}   "
+      f"through probabilities {through_probabilities}")
+print(f"categorical: yours {categorical_cross_entropy(logits_demo, labels_demo):.4f}   Keras "
+      f"{float(keras_categorical):.4f}   through the softmax {through_softmax}")
+
+# %% [markdown]
 # ## Summary
 #
 # * Tensors are TensorFlow's arrays; NumPy data arrive as float64 and must be converted to float32 on purpose, and targets kept as columns `(N, 1)` so that nothing broadcasts to `(N, N)`. Parameters are `tf.Variable`s: updatable, and watched by the tape.
@@ -847,5 +935,6 @@ for task, target in labels.items():
 # * A custom loop is: one optimizer (`keras.optimizers.SGD`), a fixed number of epochs, one `train_step` per batch. Keras's `compile` + `fit` does the same, with validation after every epoch and a `History` to plot.
 # * NumPy, tape and Keras trained the same network to the same numbers (float64, same batches). For speed on a CPU, count the per-step overhead: `tf.function`, `tf.data` input and `steps_per_execution` cut it; for tiny models NumPy is hard to beat.
 # * A Dense layer has $n_\text{in} n_\text{out} + n_\text{out}$ parameters; check your count with `model.summary()`. The output layer and the loss go together: linear + MSE, sigmoid + binary cross-entropy, softmax + (sparse) categorical cross-entropy.
+# * Cross-entropy is computed from the logits: $\max(z, 0) - zy + \log(1 + e^{-|z|})$ and log-sum-exp minus the true logit, or in Keras a linear output layer with `from_logits=True`; through probabilities it overflows or takes $\log 0$.
 #
 # Next, unit 04 builds networks that exploit the structure of images: convolutions.
