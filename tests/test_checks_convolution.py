@@ -515,5 +515,12 @@ def test_cnn_accuracy_rejects(keras_models, name, words):
     rejects(checks.check_cnn_accuracy, keras_models[name], *words)
 
 
+def test_cnn_accuracy_holds_the_design_limit(keras_models, capsys):
+    trained = keras_models["trained"]                 # about 70,000 parameters
+    checks.check_cnn_accuracy(trained, max_params=100_000)
+    assert "CNN accuracy" in capsys.readouterr().out
+    rejects(checks.check_cnn_accuracy, trained, "parameters", "design limit", max_params=50_000)
+
+
 def test_cnn_accuracy_rejects_a_non_model():
     rejects(checks.check_cnn_accuracy, lambda images: images, "Keras model")

@@ -684,9 +684,13 @@ def _describe_cnn(model, images: np.ndarray) -> dict[str, Any]:
         input_shape = tuple(model.input_shape)
     except Exception:  # a model that was never built has no input shape yet
         input_shape = ()
+    try:
+        num_params = int(model.count_params())
+    except Exception:  # an unbuilt model cannot count its weights yet
+        num_params = None
     described = {"kind": None, "input_shape": input_shape,
                  "layer_types": [type(layer).__name__ for layer in _all_layers(model)],
-                 "predict_error": "", "scores": None}
+                 "num_params": num_params, "predict_error": "", "scores": None}
     if input_shape and input_shape[1:] != images.shape[1:]:
         return described                           # judged by its input shape; nothing to predict
     if not any("Conv" in layer_type for layer_type in described["layer_types"]):
@@ -702,13 +706,14 @@ def _describe_cnn(model, images: np.ndarray) -> dict[str, Any]:
 
 @graded_check
 def check_cnn_accuracy(model, threshold: float = 0.9, seed: int = 2024, num_images: int = 400,
-                       image_size: int = 32) -> None:
+                       image_size: int = 32, max_params: int | None = None) -> None:
     """A trained Keras CNN classifies fresh simulated cells with accuracy >= ``threshold``.
 
     The images are new (drawn from ``seed``, not the training or validation seeds of the
     notebook), so the model must generalise. The model takes (N, H, W, 1) images in
     [0, 1] and outputs (N, 2) class probabilities or scores (argmax), or (N, 1)
-    probabilities of "mitotic" (sigmoid, threshold 0.5).
+    probabilities of "mitotic" (sigmoid, threshold 0.5) or logits (threshold 0). With
+    ``max_params``, the model may have at most that many parameters (the design limit).
     """
     from ..data.images import simulate_cells
 
@@ -724,6 +729,11 @@ def check_cnn_accuracy(model, threshold: float = 0.9, seed: int = 2024, num_imag
     if not any("Conv" in layer_type for layer_type in seen["layer_types"]):
         raise CheckFailure("the model has no convolutional layer: add keras.layers.Conv2D layers (this is "
                            "the CNN exercise).")
+    num_params = seen.get("num_params")
+    if max_params is not None and num_params is not None and num_params > max_params:
+        raise CheckFailure(f"the model has {num_params:,} parameters; the design limit is {max_params:,}. "
+                           "cnn.summary() shows where they are: usually the Dense layer after Flatten. Pool "
+                           "more before flattening, or use fewer units there.")
     if seen["predict_error"]:
         raise CheckFailure(f"model.predict failed on images of shape {data.images.shape}: {seen['predict_error']}")
     scores = as_array("the model's outputs", seen["scores"])

@@ -192,6 +192,61 @@ plt.show()
 # A sigmoid unit whose input is large in magnitude is *saturated*: almost no gradient
 # flows back through it. Remember this for section 7.
 #
+# **Exercise 2b.** Write the other two as forward/backward pairs:
+# * `tanh_forward(x)` and `tanh_backward(dout, cache)`, with $\tanh'(x) = 1 - \tanh^2 x$;
+# * `leaky_relu_forward(x, negative_slope=0.01)` and `leaky_relu_backward(dout, cache)`: the
+#   output is $x$ where $x > 0$ and `negative_slope * x` elsewhere. The slope is an argument,
+#   and the check uses other slopes than the default, so the backward pass must find the one
+#   the forward pass used in its cache.
+
+# %% nbgrader={"grade": false, "grade_id": "tanh_leaky_relu_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def tanh_forward(x):
+    """tanh, elementwise: x any shape -> (out same shape, cache)."""
+    ### BEGIN SOLUTION
+    out = np.tanh(x)
+    return out, out
+    ### END SOLUTION
+
+
+def tanh_backward(dout, cache):
+    """Backward pass of tanh: dout (N, H), cache from tanh_forward -> dx (N, H)."""
+    ### BEGIN SOLUTION
+    return dout * (1.0 - cache ** 2)
+    ### END SOLUTION
+
+
+def leaky_relu_forward(x, negative_slope=0.01):
+    """Leaky ReLU, elementwise: x any shape, slope for x <= 0 -> (out same shape, cache)."""
+    ### BEGIN SOLUTION
+    return np.where(x > 0, x, negative_slope * x), (x, negative_slope)
+    ### END SOLUTION
+
+
+def leaky_relu_backward(dout, cache):
+    """Backward pass of leaky ReLU: dout (N, H), cache from leaky_relu_forward -> dx (N, H)."""
+    ### BEGIN SOLUTION
+    x, negative_slope = cache
+    return dout * np.where(x > 0, 1.0, negative_slope)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "tanh", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+from course_lib.checks.backprop import check_tanh
+
+check_tanh(tanh_forward, tanh_backward)
+### BEGIN HIDDEN TESTS
+check_tanh(tanh_forward, tanh_backward, seed=8, num_examples=6, num_units=2)
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "leaky_relu", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+from course_lib.checks.backprop import check_leaky_relu
+
+check_leaky_relu(leaky_relu_forward, leaky_relu_backward)
+### BEGIN HIDDEN TESTS
+check_leaky_relu(leaky_relu_forward, leaky_relu_backward, seed=9, num_examples=3, num_units=7, negative_slope=0.05)
+### END HIDDEN TESTS
+
+# %% [markdown]
 # ## 3 · The affine layer
 #
 # A fully connected (affine) layer maps each example's $D$ inputs to $H$ outputs:
