@@ -28,7 +28,7 @@
 # 3. compute gradients with `tf.GradientTape`, and show they equal your manual gradients from unit 02;
 # 4. write a custom training loop: a scalar mean loss, one optimizer, a fixed number of epochs;
 # 5. build, compile and fit the same network in Keras, with validation data and a learning curve;
-# 6. compare the three implementations on the same data (final loss, time per epoch), and explain what makes a framework slow or fast on a CPU;
+# 6. (optional appendices) compare the three implementations on the same data (final loss, time per epoch), and explain what makes a framework slow or fast on a CPU;
 # 7. count the parameters of a deeper network by hand and check the count with `model.summary()`;
 # 8. choose the output layer and loss that match a task: regression, binary or multiclass classification;
 # 9. compute binary and categorical cross-entropy stably from logits, and say what Keras's `from_logits=True` changes.
@@ -547,7 +547,206 @@ print(f"{keras_arrays_ms:.0f} ms per epoch")
 # while before its hidden units pick up the next feature of the data. Thirty epochs do not
 # reach the noise floor; more epochs would (unit 02 trained for 150).
 #
-# ## 6 · One network, three implementations
+# ## 6 · Deeper networks, parameter by parameter
+#
+# The lecture's "6-layer network" stacks five hidden `Dense(3, activation="sigmoid")` layers
+# and a linear `Dense(1)`. Adding layers in Keras is one line each; knowing what they cost is
+# your job. A `Dense` layer from $n_\text{in}$ to $n_\text{out}$ units holds a kernel
+# $(n_\text{in}, n_\text{out})$ and one bias per output unit:
+#
+# $$\text{parameters} = n_\text{in}\, n_\text{out} + n_\text{out}.$$
+#
+# **Exercise 10.** Write `dense_parameter_counts(layer_sizes)`: for `layer_sizes = [D, H1, ..., C]`
+# (the input width first) return a list with the number of parameters of each Dense layer,
+# one per pair of neighbouring sizes.
+
+# %% nbgrader={"grade": false, "grade_id": "dense_parameter_counts_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def dense_parameter_counts(layer_sizes):
+    """[D, H1, ..., C] -> [parameters of each Dense layer], len(layer_sizes) - 1 whole numbers."""
+    ### BEGIN SOLUTION
+    return [n_in * n_out + n_out for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:])]
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "dense_parameter_counts", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+from course_lib.checks.frameworks import check_dense_parameter_counts
+
+check_dense_parameter_counts(dense_parameter_counts)
+### BEGIN HIDDEN TESTS
+check_dense_parameter_counts(dense_parameter_counts, layer_sizes=(10, 64, 32, 1))
+check_dense_parameter_counts(dense_parameter_counts, layer_sizes=(784, 128, 10))
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Your counts against Keras's own, for the lecture's network on our eight landmarks:
+
+# %%
+deep_model = models.deep_mlp(input_dim=8, hidden_units=(3, 3, 3, 3, 3), output_dim=1, activation="sigmoid")
+deep_model.summary()
+by_hand = dense_parameter_counts([8, 3, 3, 3, 3, 3, 1])
+by_keras = [layer.count_params() for layer in deep_model.layers]
+print("by hand:", by_hand, "=", sum(by_hand), "   Keras:", by_keras, "=", deep_model.count_params())
+
+# %% [markdown]
+# Six layers, yet only 79 parameters: fewer than the 161 of our one-hidden-layer network with
+# 16 units. Depth and size are different things. Fully connected networks are usually kept
+# shallow (two or three layers, with widths such as 16 to 1,000 depending on how much data
+# there is), because parameter counts grow with the *product* of neighbouring widths: one
+# `Dense(1000)` after another `Dense(1000)` alone holds a million parameters.
+#
+# ## 7 · The output layer and the loss go together
+#
+# The hidden layers can be anything; the last layer and the loss must match the question:
+#
+# | task | output layer | loss |
+# | --- | --- | --- |
+# | regression (a real number, e.g. a log fold change) | `Dense(1)`, no activation | mean squared error, `"mse"` |
+# | binary classification (e.g. up-regulated or not) | `Dense(1, activation="sigmoid")`: $P(\text{class } 1)$ | `"binary_crossentropy"` |
+# | $C$ classes (e.g. down / unchanged / up) | `Dense(C, activation="softmax")`: $C$ probabilities summing to 1 | `"sparse_categorical_crossentropy"` for labels $0..C-1$ (`"categorical_crossentropy"` for one-hot rows) |
+#
+# A sigmoid on a regression output caps its predictions at 1; a softmax over a single unit
+# always outputs 1; independent sigmoids for $C$ exclusive classes need not sum to 1.
+# (Section 8 computes cross-entropy itself, from the scores before the sigmoid or softmax.)
+#
+# **Exercise 11.** Write `output_layer_and_loss(task, num_classes=None)` returning
+# `(units, activation, loss)` for `task` in `"regression"`, `"binary"`, `"multiclass"`, with
+# Keras names (`None` for no activation).
+
+# %% nbgrader={"grade": false, "grade_id": "output_layer_and_loss_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def output_layer_and_loss(task, num_classes=None):
+    """task, number of classes -> (units, activation or None, loss name) for the output layer."""
+    ### BEGIN SOLUTION
+    if task == "regression":
+        return 1, None, "mse"
+    if task == "binary":
+        return 1, "sigmoid", "binary_crossentropy"
+    if task == "multiclass":
+        return num_classes, "softmax", "sparse_categorical_crossentropy"
+    raise ValueError(f"unknown task {task!r}")
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "output_layer_and_loss", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+from course_lib.checks.frameworks import check_output_layer_and_loss
+
+check_output_layer_and_loss(output_layer_and_loss)
+### BEGIN HIDDEN TESTS
+check_output_layer_and_loss(output_layer_and_loss, num_classes=7)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# The three heads on the gene data: the same hidden layer, three questions. Each model is
+# compiled with your choice and trained for a few epochs; for the classifiers the target is
+# turned into labels (up-regulated means a log fold change above 0; the three classes split
+# at $\pm 0.5$).
+
+# %%
+labels = {"regression": y_train,
+          "binary": (y_train > 0).astype(int),
+          "multiclass": np.digitize(y_train, [-0.5, 0.5])}            # 0 down, 1 unchanged, 2 up
+for task, target in labels.items():
+    units, activation, loss = output_layer_and_loss(task, num_classes=3)
+    head_model = keras.Sequential([keras.Input(shape=(8,)), keras.layers.Dense(16, activation="sigmoid"),
+                                   keras.layers.Dense(units, activation=activation)])
+    head_model.compile(optimizer=keras.optimizers.SGD(learning_rate=LEARNING_RATE), loss=loss)
+    head_model.fit(tape.make_dataset(X_train, target, 32, seed=0), epochs=5, verbose=0)
+    outputs = head_model(X_val[:2].astype(np.float32)).numpy()
+    print(f"{task:10s} output layer Dense({units}, {activation}), loss {loss}: first two outputs "
+          f"{np.round(outputs.astype(float), 2).tolist()}")
+
+# %% [markdown]
+# ## 8 · Cross-entropy, computed from logits
+#
+# A classifier's last layer produces scores called **logits**: one number $z$ for a yes/no
+# question, or $z_1, \dots, z_C$ for $C$ classes. The sigmoid $p = \sigma(z) = 1/(1 + e^{-z})$
+# and the softmax $p_c = e^{z_c} / \sum_k e^{z_k}$ turn them into probabilities, and the loss is
+# the **cross-entropy**: minus the log of the probability the network gave to the true answer,
+# averaged over the $N$ examples,
+#
+# $$L_\text{binary} = \frac{1}{N}\sum_n -\big[y_n \log p_n + (1 - y_n)\log(1 - p_n)\big], \qquad
+#   L_\text{categorical} = \frac{1}{N}\sum_n -\log p_{n, y_n},$$
+#
+# with $y_n \in \{0, 1\}$ in the first and an integer class $y_n \in \{0, \dots, C-1\}$ in the
+# second. A confident wrong answer costs a lot, a confident right one almost nothing. Paired
+# with its sigmoid or softmax, the gradient with respect to the logits is simply
+# $(p - y)/N$ (one-hot $y$ for classes): it does not vanish when the sigmoid saturates, as it
+# would for the MSE on a sigmoid output.
+#
+# Through the probabilities these formulas break for large logits. In float64, $\sigma(40)$
+# is exactly 1.0, so $\log(1 - p) = -\infty$ (float32 gets there near 17), and $e^{710}$
+# overflows. Rewritten in the logits they are exact at any size:
+#
+# * binary: $-\big[y\log\sigma(z) + (1-y)\log(1-\sigma(z))\big] = \max(z, 0) - z y + \log(1 + e^{-|z|})$;
+# * categorical: $-\log p_y = \log\sum_k e^{z_k} - z_y$, with the log-sum-exp computed as
+#   $m + \log\sum_k e^{z_k - m}$ for $m = \max_k z_k$ (the same shift of every logit leaves
+#   the softmax unchanged, and no exponent is positive any more).
+#
+# Keras does this when it is told that the outputs are logits: an output layer *without*
+# activation, `Dense(1)` or `Dense(C)`, and `keras.losses.BinaryCrossentropy(from_logits=True)`
+# or `keras.losses.SparseCategoricalCrossentropy(from_logits=True)`. With a sigmoid or
+# softmax layer and the plain loss, Keras sees only probabilities and clips them to
+# $[10^{-7}, 1 - 10^{-7}]$, which caps any example's loss near 16. Both pairings are correct
+# choices for section 7's table; the logits form is the numerically safer one.
+#
+# **Exercise 12.** Write `binary_cross_entropy(logits, y)` for logits and labels of shape
+# `(N,)`, and `categorical_cross_entropy(logits, labels)` for logits `(N, C)` and integer
+# labels `(N,)`. Each returns the mean loss as a float, computed in NumPy from the logits.
+# The check tries logits up to 900 in size.
+#
+# *Hint:* `np.log1p` and `np.abs` for the first; `logits.max(axis=1, keepdims=True)` for the second.
+
+# %% nbgrader={"grade": false, "grade_id": "cross_entropy_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def binary_cross_entropy(logits, y):
+    """Mean binary cross-entropy from logits (N,) and labels (N,) in {0, 1} -> float."""
+    ### BEGIN SOLUTION
+    return float(np.mean(np.maximum(logits, 0.0) - logits * y + np.log1p(np.exp(-np.abs(logits)))))
+    ### END SOLUTION
+
+
+def categorical_cross_entropy(logits, labels):
+    """Mean categorical cross-entropy from logits (N, C) and integer labels (N,) -> float."""
+    ### BEGIN SOLUTION
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return float(-np.mean(log_probs[np.arange(len(labels)), labels]))
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "cross_entropy", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+from course_lib.checks.frameworks import check_cross_entropy_from_logits
+
+check_cross_entropy_from_logits(binary_cross_entropy, categorical_cross_entropy)
+### BEGIN HIDDEN TESTS
+check_cross_entropy_from_logits(binary_cross_entropy, categorical_cross_entropy, seed=51, num_examples=1,
+                                num_classes=2)
+check_cross_entropy_from_logits(binary_cross_entropy, categorical_cross_entropy, seed=52, num_examples=40,
+                                num_classes=10)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Your losses against Keras's `from_logits=True`, and the same numbers computed through the
+# probabilities: the last two logits are far out.
+
+# %%
+z_demo, y_demo = np.array([-3.0, 0.5, 40.0, -800.0]), np.array([0.0, 1.0, 0.0, 1.0])
+logits_demo, labels_demo = np.array([[2.0, -1.0, 0.5], [800.0, 0.0, -5.0]]), np.array([2, 1])
+keras_binary = keras.losses.BinaryCrossentropy(from_logits=True)(y_demo, z_demo)
+keras_categorical = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(labels_demo, logits_demo)
+with np.errstate(all="ignore"):
+    p_demo = 1.0 / (1.0 + np.exp(-z_demo))
+    through_probabilities = np.mean(-(y_demo * np.log(p_demo) + (1 - y_demo) * np.log(1 - p_demo)))
+    softmax_demo = np.exp(logits_demo) / np.exp(logits_demo).sum(axis=1, keepdims=True)
+    through_softmax = np.mean(-np.log(softmax_demo[np.arange(2), labels_demo]))
+print(f"binary:      yours {binary_cross_entropy(z_demo, y_demo):.4f}   Keras {float(keras_binary):.4f}   "
+      f"through probabilities {through_probabilities}")
+print(f"categorical: yours {categorical_cross_entropy(logits_demo, labels_demo):.4f}   Keras "
+      f"{float(keras_categorical):.4f}   through the softmax {through_softmax}")
+
+# %% [markdown]
+# ## Appendix A (optional) · One network, three implementations, timed
+#
+# This appendix and the next are for reading when you want to know where a framework
+# spends its time; nothing in them is graded, and the unit is complete without them.
 #
 # **Same numbers.** First the strict test: do NumPy (unit 02's `TwoLayerNet.train`), a tape
 # loop and Keras's `fit` compute the *same* training, number for number? For that they need
@@ -589,7 +788,7 @@ for name in ("W1", "b1", "W2", "b2"):
 # then run as a graph); and Keras's `fit`, which compiles its step the same way. The first
 # epoch of a compiled loop includes the tracing, so the table shows it apart. (Replaying
 # NumPy's shuffles costs the framework rows about 10 ms per epoch: a Python call and a
-# regrouping of the examples every epoch. Section 7 times `tf.data`'s own shuffling.)
+# regrouping of the examples every epoch. Appendix B times `tf.data`'s own shuffling.)
 
 # %%
 def mse_of(predictions, targets):
@@ -656,7 +855,7 @@ for label, (first, later, train_mse, val_mse) in results.items():
 # batches or a GPU, the arithmetic dominates, and the framework's compiled kernels (and its
 # automatic gradients) win by far.
 #
-# ## 7 · What costs time in Keras on a CPU: input, batch size, steps per execution
+# ## Appendix B (optional) · What costs time in Keras on a CPU: input, batch size, steps per execution
 #
 # For a small model the time per epoch is mostly *overhead per step* and *overhead per epoch*.
 # Three settings decide how much of it you pay:
@@ -729,202 +928,7 @@ for batch_size in (8, 32, 400):
 # So on a CPU with a small model: feed `fit` a `tf.data` pipeline (for the validation data
 # too), raise `steps_per_execution` when the batches are small, and choose the batch size for
 # the learning, not for speed. Your `train_keras_model` above used NumPy arrays, which is why
-# its epochs took longer than the pipelines' in section 6.
-#
-# ## 8 · Deeper networks, parameter by parameter
-#
-# The lecture's "6-layer network" stacks five hidden `Dense(3, activation="sigmoid")` layers
-# and a linear `Dense(1)`. Adding layers in Keras is one line each; knowing what they cost is
-# your job. A `Dense` layer from $n_\text{in}$ to $n_\text{out}$ units holds a kernel
-# $(n_\text{in}, n_\text{out})$ and one bias per output unit:
-#
-# $$\text{parameters} = n_\text{in}\, n_\text{out} + n_\text{out}.$$
-#
-# **Exercise 10.** Write `dense_parameter_counts(layer_sizes)`: for `layer_sizes = [D, H1, ..., C]`
-# (the input width first) return a list with the number of parameters of each Dense layer,
-# one per pair of neighbouring sizes.
-
-# %% nbgrader={"grade": false, "grade_id": "dense_parameter_counts_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def dense_parameter_counts(layer_sizes):
-    """[D, H1, ..., C] -> [parameters of each Dense layer], len(layer_sizes) - 1 whole numbers."""
-    ### BEGIN SOLUTION
-    return [n_in * n_out + n_out for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:])]
-    ### END SOLUTION
-
-
-# %% nbgrader={"grade": true, "grade_id": "dense_parameter_counts", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-from course_lib.checks.frameworks import check_dense_parameter_counts
-
-check_dense_parameter_counts(dense_parameter_counts)
-### BEGIN HIDDEN TESTS
-check_dense_parameter_counts(dense_parameter_counts, layer_sizes=(10, 64, 32, 1))
-check_dense_parameter_counts(dense_parameter_counts, layer_sizes=(784, 128, 10))
-### END HIDDEN TESTS
-
-# %% [markdown]
-# Your counts against Keras's own, for the lecture's network on our eight landmarks:
-
-# %%
-deep_model = models.deep_mlp(input_dim=8, hidden_units=(3, 3, 3, 3, 3), output_dim=1, activation="sigmoid")
-deep_model.summary()
-by_hand = dense_parameter_counts([8, 3, 3, 3, 3, 3, 1])
-by_keras = [layer.count_params() for layer in deep_model.layers]
-print("by hand:", by_hand, "=", sum(by_hand), "   Keras:", by_keras, "=", deep_model.count_params())
-
-# %% [markdown]
-# Six layers, yet only 79 parameters: fewer than the 161 of our one-hidden-layer network with
-# 16 units. Depth and size are different things. Fully connected networks are usually kept
-# shallow (two or three layers, with widths such as 16 to 1,000 depending on how much data
-# there is), because parameter counts grow with the *product* of neighbouring widths: one
-# `Dense(1000)` after another `Dense(1000)` alone holds a million parameters.
-#
-# ## 9 · The output layer and the loss go together
-#
-# The hidden layers can be anything; the last layer and the loss must match the question:
-#
-# | task | output layer | loss |
-# | --- | --- | --- |
-# | regression (a real number, e.g. a log fold change) | `Dense(1)`, no activation | mean squared error, `"mse"` |
-# | binary classification (e.g. up-regulated or not) | `Dense(1, activation="sigmoid")`: $P(\text{class } 1)$ | `"binary_crossentropy"` |
-# | $C$ classes (e.g. down / unchanged / up) | `Dense(C, activation="softmax")`: $C$ probabilities summing to 1 | `"sparse_categorical_crossentropy"` for labels $0..C-1$ (`"categorical_crossentropy"` for one-hot rows) |
-#
-# A sigmoid on a regression output caps its predictions at 1; a softmax over a single unit
-# always outputs 1; independent sigmoids for $C$ exclusive classes need not sum to 1.
-# (Section 10 computes cross-entropy itself, from the scores before the sigmoid or softmax.)
-#
-# **Exercise 11.** Write `output_layer_and_loss(task, num_classes=None)` returning
-# `(units, activation, loss)` for `task` in `"regression"`, `"binary"`, `"multiclass"`, with
-# Keras names (`None` for no activation).
-
-# %% nbgrader={"grade": false, "grade_id": "output_layer_and_loss_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def output_layer_and_loss(task, num_classes=None):
-    """task, number of classes -> (units, activation or None, loss name) for the output layer."""
-    ### BEGIN SOLUTION
-    if task == "regression":
-        return 1, None, "mse"
-    if task == "binary":
-        return 1, "sigmoid", "binary_crossentropy"
-    if task == "multiclass":
-        return num_classes, "softmax", "sparse_categorical_crossentropy"
-    raise ValueError(f"unknown task {task!r}")
-    ### END SOLUTION
-
-
-# %% nbgrader={"grade": true, "grade_id": "output_layer_and_loss", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-from course_lib.checks.frameworks import check_output_layer_and_loss
-
-check_output_layer_and_loss(output_layer_and_loss)
-### BEGIN HIDDEN TESTS
-check_output_layer_and_loss(output_layer_and_loss, num_classes=7)
-### END HIDDEN TESTS
-
-# %% [markdown]
-# The three heads on the gene data: the same hidden layer, three questions. Each model is
-# compiled with your choice and trained for a few epochs; for the classifiers the target is
-# turned into labels (up-regulated means a log fold change above 0; the three classes split
-# at $\pm 0.5$).
-
-# %%
-labels = {"regression": y_train,
-          "binary": (y_train > 0).astype(int),
-          "multiclass": np.digitize(y_train, [-0.5, 0.5])}            # 0 down, 1 unchanged, 2 up
-for task, target in labels.items():
-    units, activation, loss = output_layer_and_loss(task, num_classes=3)
-    head_model = keras.Sequential([keras.Input(shape=(8,)), keras.layers.Dense(16, activation="sigmoid"),
-                                   keras.layers.Dense(units, activation=activation)])
-    head_model.compile(optimizer=keras.optimizers.SGD(learning_rate=LEARNING_RATE), loss=loss)
-    head_model.fit(tape.make_dataset(X_train, target, 32, seed=0), epochs=5, verbose=0)
-    outputs = head_model(X_val[:2].astype(np.float32)).numpy()
-    print(f"{task:10s} output layer Dense({units}, {activation}), loss {loss}: first two outputs "
-          f"{np.round(outputs.astype(float), 2).tolist()}")
-
-# %% [markdown]
-# ## 10 · Cross-entropy, computed from logits
-#
-# A classifier's last layer produces scores called **logits**: one number $z$ for a yes/no
-# question, or $z_1, \dots, z_C$ for $C$ classes. The sigmoid $p = \sigma(z) = 1/(1 + e^{-z})$
-# and the softmax $p_c = e^{z_c} / \sum_k e^{z_k}$ turn them into probabilities, and the loss is
-# the **cross-entropy**: minus the log of the probability the network gave to the true answer,
-# averaged over the $N$ examples,
-#
-# $$L_\text{binary} = \frac{1}{N}\sum_n -\big[y_n \log p_n + (1 - y_n)\log(1 - p_n)\big], \qquad
-#   L_\text{categorical} = \frac{1}{N}\sum_n -\log p_{n, y_n},$$
-#
-# with $y_n \in \{0, 1\}$ in the first and an integer class $y_n \in \{0, \dots, C-1\}$ in the
-# second. A confident wrong answer costs a lot, a confident right one almost nothing. Paired
-# with its sigmoid or softmax, the gradient with respect to the logits is simply
-# $(p - y)/N$ (one-hot $y$ for classes): it does not vanish when the sigmoid saturates, as it
-# would for the MSE on a sigmoid output.
-#
-# Through the probabilities these formulas break for large logits. In float64, $\sigma(40)$
-# is exactly 1.0, so $\log(1 - p) = -\infty$ (float32 gets there near 17), and $e^{710}$
-# overflows. Rewritten in the logits they are exact at any size:
-#
-# * binary: $-\big[y\log\sigma(z) + (1-y)\log(1-\sigma(z))\big] = \max(z, 0) - z y + \log(1 + e^{-|z|})$;
-# * categorical: $-\log p_y = \log\sum_k e^{z_k} - z_y$, with the log-sum-exp computed as
-#   $m + \log\sum_k e^{z_k - m}$ for $m = \max_k z_k$ (the same shift of every logit leaves
-#   the softmax unchanged, and no exponent is positive any more).
-#
-# Keras does this when it is told that the outputs are logits: an output layer *without*
-# activation, `Dense(1)` or `Dense(C)`, and `keras.losses.BinaryCrossentropy(from_logits=True)`
-# or `keras.losses.SparseCategoricalCrossentropy(from_logits=True)`. With a sigmoid or
-# softmax layer and the plain loss, Keras sees only probabilities and clips them to
-# $[10^{-7}, 1 - 10^{-7}]$, which caps any example's loss near 16. Both pairings are correct
-# choices for section 9's table; the logits form is the numerically safer one.
-#
-# **Exercise 12.** Write `binary_cross_entropy(logits, y)` for logits and labels of shape
-# `(N,)`, and `categorical_cross_entropy(logits, labels)` for logits `(N, C)` and integer
-# labels `(N,)`. Each returns the mean loss as a float, computed in NumPy from the logits.
-# The check tries logits up to 900 in size.
-#
-# *Hint:* `np.log1p` and `np.abs` for the first; `logits.max(axis=1, keepdims=True)` for the second.
-
-# %% nbgrader={"grade": false, "grade_id": "cross_entropy_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def binary_cross_entropy(logits, y):
-    """Mean binary cross-entropy from logits (N,) and labels (N,) in {0, 1} -> float."""
-    ### BEGIN SOLUTION
-    return float(np.mean(np.maximum(logits, 0.0) - logits * y + np.log1p(np.exp(-np.abs(logits)))))
-    ### END SOLUTION
-
-
-def categorical_cross_entropy(logits, labels):
-    """Mean categorical cross-entropy from logits (N, C) and integer labels (N,) -> float."""
-    ### BEGIN SOLUTION
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    return float(-np.mean(log_probs[np.arange(len(labels)), labels]))
-    ### END SOLUTION
-
-
-# %% nbgrader={"grade": true, "grade_id": "cross_entropy", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-from course_lib.checks.frameworks import check_cross_entropy_from_logits
-
-check_cross_entropy_from_logits(binary_cross_entropy, categorical_cross_entropy)
-### BEGIN HIDDEN TESTS
-check_cross_entropy_from_logits(binary_cross_entropy, categorical_cross_entropy, seed=51, num_examples=1,
-                                num_classes=2)
-check_cross_entropy_from_logits(binary_cross_entropy, categorical_cross_entropy, seed=52, num_examples=40,
-                                num_classes=10)
-### END HIDDEN TESTS
-
-# %% [markdown]
-# Your losses against Keras's `from_logits=True`, and the same numbers computed through the
-# probabilities: the last two logits are far out.
-
-# %%
-z_demo, y_demo = np.array([-3.0, 0.5, 40.0, -800.0]), np.array([0.0, 1.0, 0.0, 1.0])
-logits_demo, labels_demo = np.array([[2.0, -1.0, 0.5], [800.0, 0.0, -5.0]]), np.array([2, 1])
-keras_binary = keras.losses.BinaryCrossentropy(from_logits=True)(y_demo, z_demo)
-keras_categorical = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(labels_demo, logits_demo)
-with np.errstate(all="ignore"):
-    p_demo = 1.0 / (1.0 + np.exp(-z_demo))
-    through_probabilities = np.mean(-(y_demo * np.log(p_demo) + (1 - y_demo) * np.log(1 - p_demo)))
-    softmax_demo = np.exp(logits_demo) / np.exp(logits_demo).sum(axis=1, keepdims=True)
-    through_softmax = np.mean(-np.log(softmax_demo[np.arange(2), labels_demo]))
-print(f"binary:      yours {binary_cross_entropy(z_demo, y_demo):.4f}   Keras {float(keras_binary):.4f}   "
-      f"through probabilities {through_probabilities}")
-print(f"categorical: yours {categorical_cross_entropy(logits_demo, labels_demo):.4f}   Keras "
-      f"{float(keras_categorical):.4f}   through the softmax {through_softmax}")
+# its epochs took longer than the pipelines' in appendix A.
 
 # %% [markdown]
 # ## Summary
@@ -933,7 +937,7 @@ print(f"categorical: yours {categorical_cross_entropy(logits_demo, labels_demo):
 # * A `tf.data` pipeline: `from_tensor_slices((X, y))`, then `shuffle(buffer_size=N, seed=...)` (a new order each epoch), then `batch(B)`. One epoch is $\lceil N/B \rceil$ steps.
 # * `tf.GradientTape` records the forward pass and differentiates it in reverse: on the same weights its gradients equal your unit 02 backward pass to rounding error. The loss must be a scalar **mean** (a per-example vector differentiates as a sum), and on the default tape `tape.gradient` may sit inside or after the `with` block (after is clearer); a persistent tape keeps recording, so there it belongs after.
 # * A custom loop is: one optimizer (`keras.optimizers.SGD`), a fixed number of epochs, one `train_step` per batch. Keras's `compile` + `fit` does the same, with validation after every epoch and a `History` to plot.
-# * NumPy, tape and Keras trained the same network to the same numbers (float64, same batches). For speed on a CPU, count the per-step overhead: `tf.function`, `tf.data` input and `steps_per_execution` cut it; for tiny models NumPy is hard to beat.
+# * (Appendices.) NumPy, tape and Keras trained the same network to the same numbers (float64, same batches). For speed on a CPU, count the per-step overhead: `tf.function`, `tf.data` input and `steps_per_execution` cut it; for tiny models NumPy is hard to beat.
 # * A Dense layer has $n_\text{in} n_\text{out} + n_\text{out}$ parameters; check your count with `model.summary()`. The output layer and the loss go together: linear + MSE, sigmoid + binary cross-entropy, softmax + (sparse) categorical cross-entropy.
 # * Cross-entropy is computed from the logits: $\max(z, 0) - zy + \log(1 + e^{-|z|})$ and log-sum-exp minus the true logit, or in Keras a linear output layer with `from_logits=True`; through probabilities it overflows or takes $\log 0$.
 #

@@ -672,7 +672,7 @@ plt.show()
 # * at least **0.90 accuracy** on 400 *new* simulated cells, which the grader draws; watch
 #   `validation` while you design, and do not tune on anything else.
 #
-# The output and the loss must match, as in unit 03's sections 9 and 10. For these two classes
+# The output and the loss must match, as in unit 03's sections 7 and 8. For these two classes
 # (labels 0 and 1) the check accepts `Dense(2)` logits with
 # `keras.losses.SparseCategoricalCrossentropy(from_logits=True)`, `Dense(2, activation="softmax")`
 # with `"sparse_categorical_crossentropy"`, `Dense(1)` logits with
