@@ -240,12 +240,12 @@ plt.show()
 #
 # **Exercise 3.** Write `make_early_stopping(patience)` returning that callback.
 
-# %% nbgrader={"grade": false, "grade_id": "make_early_stopping_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %%
 import keras
 
 keras.utils.set_random_seed(0)   # the same weights and batches on every run
 
-
+# %% nbgrader={"grade": false, "grade_id": "make_early_stopping_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def make_early_stopping(patience):
     """A Keras EarlyStopping callback on the validation loss that restores the best weights."""
     ### BEGIN SOLUTION
