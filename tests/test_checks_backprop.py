@@ -802,3 +802,13 @@ def test_plain_numpy_helpers_are_not_flagged():
     checks.check_sigmoid(layers.sigmoid_forward, sigmoid_backward)
     for student in (make_two_layer_loss(), make_backprop(), numerical_gradient_nditer):
         assert checks.find_autodiff_use(student) == []
+
+
+# ========================================================================== reading question
+def test_saturation_factor_check():
+    checks.check_saturation_factor(0.0025)             # two significant digits
+    checks.check_saturation_factor(np.float32(0.002466))
+    s = 1 / (1 + np.exp(-6))
+    rejects(checks.check_saturation_factor, s, match="output")
+    rejects(checks.check_saturation_factor, 0.25, match="largest")
+    rejects(checks.check_saturation_factor, [0.1, 0.2], match="single number")

@@ -1215,3 +1215,19 @@ def check_train_two_layer(train_two_layer: Callable[..., Any], X: np.ndarray | N
             "one update per minibatch with the fixed gradients, a fresh shuffle every epoch.")
     passed(f"{name}: training MSE {history[0]:.3g} after epoch 1 -> {final_loss:.3g} after {num_epochs} epochs "
            f"(best linear model: {linear_loss:.3g}).")
+
+
+# ================================================================== reading question
+@graded_check
+def check_saturation_factor(saturation_factor: Any) -> None:
+    """Reading question: the factor a sigmoid unit with input z = 6 puts on the gradient, sigma'(6) = 0.00247."""
+    value = assert_scalar("saturation_factor", student_value("saturation_factor", saturation_factor))
+    s = float(sigmoid(np.array(6.0)))
+    expected = s * (1.0 - s)
+    assert_close("saturation_factor", value, expected, rtol=2e-2, hint="the local gradient of the sigmoid is "
+                 "s * (1 - s) with s = sigmoid(6).", diagnoses=[
+                     (s, "that is the sigmoid's output, sigmoid(6); the backward pass multiplies by its derivative."),
+                     (0.25, "0.25 is the largest factor, at z = 0; at z = 6 the unit is saturated."),
+                 ])
+    passed(f"saturation_factor: sigma'(6) = {expected:.5f}, so a saturated unit passes back about 1/400 of the "
+           "gradient it receives.")

@@ -192,6 +192,21 @@ plt.show()
 # A sigmoid unit whose input is large in magnitude is *saturated*: almost no gradient
 # flows back through it. Remember this for section 7.
 #
+# **Reading question.** A sigmoid unit receives the input $z = 6$. By what factor does its
+# backward pass multiply the gradient that reaches it? Store the number in
+# `saturation_factor` (two significant digits are enough; work it out, then check with NumPy).
+
+# %% nbgrader={"grade": false, "grade_id": "saturation_factor_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+### BEGIN SOLUTION
+saturation_factor = float(1 / (1 + np.exp(-6)) * (1 - 1 / (1 + np.exp(-6))))
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "saturation_factor", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+from course_lib.checks.backprop import check_saturation_factor
+
+check_saturation_factor(saturation_factor)
+
+# %% [markdown]
 # **Exercise 2b.** Write the other two as forward/backward pairs:
 # * `tanh_forward(x)` and `tanh_backward(dout, cache)`, with $\tanh'(x) = 1 - \tanh^2 x$;
 # * `leaky_relu_forward(x, negative_slope=0.01)` and `leaky_relu_backward(dout, cache)`: the
