@@ -271,14 +271,14 @@ WRONG = {  # (unit, grade cell): (the student's answer cell, words of the messag
         "    pairs = tf.data.Dataset.from_tensor_slices((X.astype('float32'), y.reshape(-1, 1).astype('float32')))\n"
         "    return pairs.shuffle(len(X), seed=seed, reshuffle_each_iteration=False).batch(batch_size)\n",
         "same order"),
-    ("03_frameworks", "train_step"): (
+    ("03_frameworks", "train_step"): (          # the lecture's per-example loss (where the gradient sits is fine)
         "def train_step(X_batch, y_batch, variables, optimizer):\n"
         "    with tf.GradientTape() as tape:\n"
         "        hidden = tf.sigmoid(X_batch @ variables['W1'] + variables['b1'])\n"
-        "        loss = tf.reduce_mean((hidden @ variables['W2'] + variables['b2'] - y_batch) ** 2)\n"
+        "        loss = keras.losses.mean_squared_error(y_batch, hidden @ variables['W2'] + variables['b2'])\n"
         "        grads = tape.gradient(loss, variables)\n"
         "    optimizer.apply_gradients([(grads[k], variables[k]) for k in variables])\n"
-        "    return loss\n", "inside the `with tf.GradientTape() as tape:` block"),
+        "    return loss\n", "one loss per example"),
     ("03_frameworks", "build_two_layer_model"): (
         "def build_two_layer_model(input_dim, hidden_dim):\n"
         "    return keras.Sequential([keras.Input((input_dim,)), keras.layers.Dense(hidden_dim, activation='relu'),\n"
