@@ -39,8 +39,8 @@ def _keras_path(optimizer, W0, gradient, num_steps=NUM_STEPS):
     variable = keras.Variable(W0.copy(), dtype="float64")
     path = []
     for _ in range(num_steps):
-        optimizer.apply_gradients([(keras.ops.convert_to_tensor(gradient(keras.ops.convert_to_numpy(variable.value))), variable)])
-        path.append(keras.ops.convert_to_numpy(variable.value))
+        optimizer.apply_gradients([(keras.ops.convert_to_tensor(gradient(variable.value.numpy())), variable)])
+        path.append(variable.value.numpy())
     return np.array(path)
 
 
@@ -112,7 +112,7 @@ STEPS = np.arange(0, 400)
 
 
 def _keras_values(schedule, steps=STEPS):
-    return np.array([float(schedule(int(s))) for s in steps])
+    return np.array([float(schedule(int(s)).numpy()) for s in steps])
 
 
 def test_step_decay_is_keras_piecewise_constant_one_step_earlier():
