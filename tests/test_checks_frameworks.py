@@ -822,3 +822,26 @@ def test_cross_entropy_check(capsys):
                                                                  1, keepdims=True)))), match="every class")
     rejects(check, bce_ref, lambda z, labels: ce_ref(z, np.zeros_like(labels)), match="labels are not used")
     rejects(check, bce_ref, lambda z, labels: ce_ref(z, labels) / np.log(10), match="natural log")
+
+
+# ------------------------------------------------------------------ reading questions
+def test_reading_questions_accept_the_answer_in_any_case(capsys):
+    checks.check_why_average("b")
+    checks.check_why_average(" B")
+    checks.check_why_shuffle("a")
+    assert capsys.readouterr().out.count("\N{CHECK MARK}") == 3
+
+
+@pytest.mark.parametrize("check, answer, words", [
+    (checks.check_why_average, "a", "same minimiser"),
+    (checks.check_why_average, "c", "differentiable"),
+    (checks.check_why_average, "d", "noise"),
+    (checks.check_why_average, "e", "one letter"),
+    (checks.check_why_average, 2, "one letter"),
+    (checks.check_why_shuffle, "d", "reproducibility"),
+    (checks.check_why_shuffle, "b", "sorted"),
+    (checks.check_why_shuffle, "c", "sorted"),
+])
+def test_reading_questions_explain_a_wrong_choice(check, answer, words):
+    with pytest.raises(AssertionError, match=words):
+        check(answer)

@@ -442,26 +442,3 @@ def test_failure_message_names_the_mistake(name, label, message):
 def test_a_crash_is_reported_in_plain_words():
     with pytest.raises(AssertionError, match="raised ValueError"):
         checks.check_predict(lambda X, w, b: X.T @ w + b, num_examples=5, num_features=3)
-
-
-# ------------------------------------------------------------------ reading questions
-def test_reading_questions_accept_the_answer_in_any_case(capsys):
-    checks.check_why_average("b")
-    checks.check_why_average(" B")
-    checks.check_why_shuffle("a")
-    assert capsys.readouterr().out.count("\N{CHECK MARK}") == 3
-
-
-@pytest.mark.parametrize("check, answer, words", [
-    (checks.check_why_average, "a", "same minimiser"),
-    (checks.check_why_average, "c", "differentiable"),
-    (checks.check_why_average, "d", "noise"),
-    (checks.check_why_average, "e", "one letter"),
-    (checks.check_why_average, 2, "one letter"),
-    (checks.check_why_shuffle, "d", "reproducibility"),
-    (checks.check_why_shuffle, "b", "sorted"),
-    (checks.check_why_shuffle, "c", "sorted"),
-])
-def test_reading_questions_explain_a_wrong_choice(check, answer, words):
-    with pytest.raises(AssertionError, match=words):
-        check(answer)

@@ -43,7 +43,7 @@ import numpy as np
 from ..mlp import init_two_layer_params, two_layer_loss
 from .compare import graded_check
 from .compare import (CheckFailure, as_array, assert_close, assert_scalar, assert_shape, call_student, observe,
-                      passed, random_state, run_student, unpack)
+                      passed, random_state, run_student, student_value, unpack)
 from .keras_summary import assert_same_summary, summarize, two_layer_summary
 
 #: the grader may re-run these checks outside the kernel from recorded results
@@ -1217,3 +1217,47 @@ def check_cross_entropy_from_logits(binary_cross_entropy: Callable[..., Any], ca
         ])
     passed("binary_cross_entropy and categorical_cross_entropy: the mean losses from logits, finite and exact "
            "even for logits of size 900.")
+
+
+# ================================================================== reading questions
+def assert_choice(name: str, answer: Any, correct: str, explanations: dict[str, str]) -> None:
+    """Fail unless ``answer`` is the letter ``correct``; a wrong letter gets its own explanation.
+
+    The answer is data (:func:`~course_lib.checks.compare.student_value`), so the trusted
+    re-check replays it. Upper case and spaces are forgiven: ``" B"`` is ``"b"``.
+    """
+    answer = student_value(name, answer)
+    letters = sorted([correct, *explanations])
+    if not isinstance(answer, str) or answer.strip().lower() not in letters:
+        raise CheckFailure(f"{name} should be one letter in quotes, one of {letters}; got {answer!r}.")
+    letter = answer.strip().lower()
+    if letter != correct:
+        raise CheckFailure(f"{name} = {letter!r} is not the best answer. {explanations[letter]}")
+
+
+@graded_check
+def check_why_average(why_average: Any) -> None:
+    """Reading question: why the MSE averages over the N examples instead of summing (the answer is ``"b"``)."""
+    assert_choice("why_average", why_average, "b", {
+        "a": "A sum and a mean have the same minimiser; being smaller is not what matters. Think about what "
+             "happens to the gradient, and so to a good learning rate, when N doubles.",
+        "c": "A sum is as differentiable as a mean (its gradient is just N times larger). What does that factor "
+             "N do to the step size?",
+        "d": "Averaging the loss does not remove noise from the targets; the minimiser is the same either way. "
+             "What does N do to the size of the gradient?",
+    })
+    passed("why_average: the mean keeps the gradient's size independent of N, so one learning rate works for "
+           "any data set size (and for any batch size).")
+
+
+@graded_check
+def check_why_shuffle(why_shuffle: Any) -> None:
+    """Reading question: why SGD shuffles the examples before cutting them into minibatches (``"a"``)."""
+    assert_choice("why_shuffle", why_shuffle, "a", {
+        "b": "Shuffling does not reduce the number of epochs by itself; think of data stored sorted, e.g. by age "
+             "or by hospital: what would consecutive minibatches look like?",
+        "c": "NumPy slices any order; nothing requires a shuffle. Think of data stored sorted.",
+        "d": "A shuffle makes results depend on the seed; reproducibility comes from seeding it, not from "
+             "shuffling. Think of data stored sorted.",
+    })
+    passed("why_shuffle: each minibatch should be a fair sample of the data, whatever order the file is in.")

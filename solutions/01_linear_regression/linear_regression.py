@@ -145,27 +145,6 @@ check_mse_loss(mse_loss, seed=6, num_examples=50)
 print(f"MSE at w = 0, b = 0: {mse_loss(predict(X, np.zeros(X.shape[1]), 0.0), y):.2f} days^2")
 
 # %% [markdown]
-# **Reading question 1.** Why does the MSE *average* the squared errors over the $N$ examples
-# instead of summing them? Store one letter in `why_average`.
-#
-# * (a) the average is smaller than the sum, which makes training more stable;
-# * (b) the gradient of a sum grows with $N$, so a learning rate that works for one data set
-#   (or batch) size would be too large for a bigger one; the average keeps one learning rate
-#   valid for any $N$;
-# * (c) a sum cannot be differentiated;
-# * (d) averaging removes the noise in the targets.
-
-# %% nbgrader={"grade": false, "grade_id": "why_average_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
-### BEGIN SOLUTION
-why_average = "b"
-### END SOLUTION
-
-# %% nbgrader={"grade": true, "grade_id": "why_average", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-from course_lib.checks.linear import check_why_average
-
-check_why_average(why_average)
-
-# %% [markdown]
 # ## 3 · Which way is downhill? The gradient
 #
 # Training means finding the `w` and `b` that make $L$ small. The gradient — the
@@ -409,27 +388,6 @@ check_train_sgd(train_sgd)
 check_train_sgd(train_sgd, seed=31, num_examples=150, num_features=3)
 check_train_sgd(train_sgd, seed=32, num_examples=45, num_features=2, learning_rate=0.1, batch_size=7, num_epochs=4)
 ### END HIDDEN TESTS
-
-# %% [markdown]
-# **Reading question 2.** Why does each epoch shuffle the examples *before* cutting them into
-# minibatches? Store one letter in `why_shuffle`.
-#
-# * (a) so that every minibatch is a fair sample of the whole data set: a file stored in some
-#   order (by age, by hospital, by date) would otherwise give runs of similar minibatches, and
-#   the steps would pull the weights one way and then another;
-# * (b) so that training needs fewer epochs;
-# * (c) because NumPy can only slice shuffled arrays;
-# * (d) to make the result reproducible.
-
-# %% nbgrader={"grade": false, "grade_id": "why_shuffle_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
-### BEGIN SOLUTION
-why_shuffle = "a"
-### END SOLUTION
-
-# %% nbgrader={"grade": true, "grade_id": "why_shuffle", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-from course_lib.checks.linear import check_why_shuffle
-
-check_why_shuffle(why_shuffle)
 
 # %% [markdown]
 # How does SGD compare with full-batch gradient descent *per pass over the data*? Both run

@@ -217,6 +217,27 @@ check_make_train_dataset(make_train_dataset, seed=8, num_examples=10, num_featur
 ### END HIDDEN TESTS
 
 # %% [markdown]
+# **Reading question 1.** Why does the pipeline shuffle the examples *before* cutting them
+# into batches, and anew each epoch? Store one letter in `why_shuffle`.
+#
+# * (a) so that every minibatch is a fair sample of the whole data set: data stored in some
+#   order (by age, by hospital, by date) would otherwise give runs of similar minibatches,
+#   and the steps would pull the weights one way and then another;
+# * (b) so that training needs fewer epochs;
+# * (c) because `tf.data` can only batch shuffled data;
+# * (d) to make the result reproducible.
+
+# %% nbgrader={"grade": false, "grade_id": "why_shuffle_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+### BEGIN SOLUTION
+why_shuffle = "a"
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "why_shuffle", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+from course_lib.checks.frameworks import check_why_shuffle
+
+check_why_shuffle(why_shuffle)
+
+# %% [markdown]
 # **Exercise 4.** Write `steps_per_epoch(num_examples, batch_size)`: the number of batches
 # (optimizer steps) in one epoch, a whole number.
 
@@ -331,6 +352,28 @@ with tf.GradientTape() as lecture_tape:
 lecture_dW2 = lecture_tape.gradient(per_example, variables64["W2"])
 print(f"per-example loss has shape {tuple(per_example.shape)}; its dW2 / the mean's dW2 = "
       f"{float(tf.reduce_mean(lecture_dW2 / grads_tape['W2'])):.1f} (= N)")
+
+# %% [markdown]
+# **Reading question 2.** The lecture's per-example loss gave a gradient $N$ times too large.
+# Why does the course *average* the squared errors over the $N$ examples rather than sum
+# them? Store one letter in `why_average`.
+#
+# * (a) the average is smaller than the sum, which makes training more stable;
+# * (b) the gradient of a sum grows with $N$, so a learning rate that works for one data set
+#   (or batch) size would be too large for a bigger one; the average keeps one learning rate
+#   valid for any $N$;
+# * (c) a sum cannot be differentiated;
+# * (d) averaging removes the noise in the targets.
+
+# %% nbgrader={"grade": false, "grade_id": "why_average_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+### BEGIN SOLUTION
+why_average = "b"
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "why_average", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+from course_lib.checks.frameworks import check_why_average
+
+check_why_average(why_average)
 
 # %% [markdown]
 # Where the call sits, measured. A default tape stops recording when `gradient` is called,
