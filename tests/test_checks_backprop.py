@@ -522,37 +522,49 @@ def test_numerical_gradient_check():
     rejects(checks.check_numerical_gradient, hard_coded_step, match="step h=0.1 passed in is not used")
 
 
-def gradient_check_example():
-    rng = np.random.default_rng(0)
-    X, y = rng.normal(size=(5, 3)), rng.normal(size=(5, 1))
-    params = init_two_layer_params(3, 4, seed=0)
-    params["b1"] += 0.1
-    return X, y, params
+def make_gradient_check(numerical_gradient=gradcheck.numerical_gradient, measure=gradcheck.norm_rel_error,
+                        mistake=None):
+    """A student's gradient_check built on ``numerical_gradient``, with one realistic ``mistake``."""
+    def gradient_check(loss_and_grads, params):
+        _, analytic = loss_and_grads(params)
+        errors = {}
+        for name in params:
+            if mistake == "zeros":
+                errors[name] = 0.0
+                continue
+            if mistake == "itself":
+                errors[name] = measure(analytic[name], analytic[name])
+                continue
+            target = params["W1" if mistake == "always_W1" and "W1" in params else name]
+            numerical = numerical_gradient(lambda _: loss_and_grads(params)[0], target)
+            errors[name] = measure(analytic[name], numerical) if numerical.shape == analytic[name].shape else 1.0
+        return errors if mistake != "list" else list(errors.values())
+    return gradient_check
 
 
-def student_errors(two_layer_loss, numerical_gradient=gradcheck.numerical_gradient, X=None, y=None, params=None):
-    params = {k: v.copy() for k, v in params.items()}
-    _, grads = two_layer_loss(X, y, params)
-    return {k: gradcheck.rel_error(grads[k], numerical_gradient(lambda _: two_layer_loss(X, y, params)[0], params[k]))
-            for k in params}
+def test_gradient_check_check_accepts_correct_checkers():
+    checks.check_gradient_check(make_gradient_check())
+    checks.check_gradient_check(make_gradient_check(numerical_gradient_nditer), seed=5, num_examples=2,
+                                input_dim=4, hidden_dim=3)
+    # the norm-based error written out by hand is the same measure
+    by_hand = make_gradient_check(measure=lambda a, b: np.linalg.norm(a - b) / (np.linalg.norm(a) + np.linalg.norm(b)))
+    checks.check_gradient_check(by_hand, seed=2)
 
 
-def test_gradient_check_errors_check():
-    X, y, params = gradient_check_example()
-    good = make_two_layer_loss()
-    checks.check_gradient_check_errors(student_errors(good, X=X, y=y, params=params), good, X, y, params)
-    checks.check_gradient_check_errors(student_errors(good, numerical_gradient_nditer, X=X, y=y, params=params),
-                                       good, X, y, params)
-    buggy = make_two_layer_loss(mistake="bug2")
-    rejects(checks.check_gradient_check_errors, student_errors(buggy, X=X, y=y, params=params), buggy, X, y,
-            params, match="fails the gradient check for W1")
-    rejects(checks.check_gradient_check_errors, {k: 0.0 for k in params}, buggy, X, y, params,
-            match="compare a gradient with itself")
-    rejects(checks.check_gradient_check_errors,
-            student_errors(good, make_numerical_gradient("forward"), X=X, y=y, params=params), good, X, y, params,
-            match="backward pass is right")
-    rejects(checks.check_gradient_check_errors, {"W1": 0.0}, good, X, y, params, match="no entry")
-    rejects(checks.check_gradient_check_errors, [0.0] * 4, good, X, y, params, match="dict")
+@pytest.mark.parametrize("mistake, numerical, match", [
+    ("zeros", None, "the check must flag it"),
+    ("itself", None, "compared with itself"),
+    ("always_W1", None, "whose gradient is right"),
+    ("list", None, "one error per parameter"),
+    (None, "forward", "whose gradient is right"),                # one-sided differences: about 1e-6
+    (None, "no_restore", "whose gradient is right"),
+    (None, "copy", "whose gradient is right"),                   # perturbs a copy the loss never reads
+    (None, "over_h", "whose gradient is right"),
+    (None, "sign", "whose gradient is right"),
+])
+def test_gradient_check_check_rejects_wrong_checkers(mistake, numerical, match):
+    numerical_gradient = make_numerical_gradient(numerical) if numerical else gradcheck.numerical_gradient
+    rejects(checks.check_gradient_check, make_gradient_check(numerical_gradient, mistake=mistake), match=match)
 
 
 # ============================================================ the lecture's code, fixed

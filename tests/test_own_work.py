@@ -205,3 +205,29 @@ def test_method_calls_named_like_builtins_are_not_exec():
     assert not own_work.scan_notebook(cells, references)
     cells[1].source += "globals().update(vars(models))\n"
     assert own_work.scan_notebook(cells, references)[0].grade_ids == ["train_keras_model"]
+
+
+# ------------------------------------------------------------------ value exercises do not print their answers
+@pytest.mark.parametrize("answer", [np.array([[5.0, 7.0], [-2.0, 2.0]]).T, np.zeros((2, 2)), np.ones((2, 2))])
+def test_a_fixed_input_value_exercise_never_prints_its_answer(answer):
+    from course_lib.checks.convolution import HAND_IMAGE, HAND_KERNEL, check_hand_result
+    expected = conv.correlate2d(HAND_IMAGE, HAND_KERNEL)
+    with pytest.raises(CheckFailure) as failure:
+        check_hand_result(answer)
+    message = str(failure.value)
+    assert "expected" not in message and "entries are off" in message
+    assert not any(f"{v:.6g}" in message for v in expected.ravel() if v not in answer), message
+
+
+def test_graph_values_say_which_node_is_wrong_not_its_value():
+    values = {node: np.array(value, dtype=float) for node, value in backprop._two_layer_variant(
+        backprop.TINY_X, np.asarray(backprop.TINY_Y, dtype=float).reshape(len(backprop.TINY_X), -1),
+        {k: np.asarray(v, dtype=float) for k, v in backprop.TINY_PARAMS.items()}).items()
+        if node in backprop._GRAPH_VALUE_NODES}
+    backprop.check_graph_values(values)
+    right = values["dW2"].copy()
+    values["dW2"] = -right
+    with pytest.raises(CheckFailure, match="wrong sign") as failure:
+        backprop.check_graph_values(values)
+    assert "expected" not in str(failure.value)
+    assert not any(f"{v:.6g}" in str(failure.value) for v in right.ravel())

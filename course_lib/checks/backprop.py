@@ -822,12 +822,13 @@ def check_graph_values(values: dict[str, Any], X: np.ndarray | None = None, y: n
     for node in _GRAPH_VALUE_NODES:
         expected = reference[node]
         if node == "loss":
-            assert_close("loss", assert_scalar("loss", values[node]), expected)
+            assert_close("loss", assert_scalar("loss", values[node]), expected, reveal=False)
             continue
         value = _assert_gradient_shape(node, values[node], np.shape(expected), X.shape[0], node[1:]) \
             if node in ("db1", "db2", "dW1", "dW2") else \
             assert_shape(node, values[node], np.shape(expected), hint=_NODE_HINTS.get(node, ""))
-        assert_close(node, value, expected, hint=_NODE_HINTS.get(node, ""), diagnoses=_diagnoses(X, y, params, node))
+        assert_close(node, value, expected, hint=_NODE_HINTS.get(node, ""), diagnoses=_diagnoses(X, y, params, node),
+                     reveal=False)                     # fixed inputs: the expected values would be the answer
     passed(f"all {len(_GRAPH_VALUE_NODES)} nodes of the graph have the right values.")
 
 
@@ -935,55 +936,64 @@ def gradient_check_problem(seed: int = 2) -> tuple[np.ndarray, np.ndarray, dict[
     return X, y, params
 
 
-@graded_check
-def check_gradient_check_errors(errors: dict[str, Any], two_layer_loss: Callable[..., Any],
-                                X: np.ndarray | None = None, y: np.ndarray | None = None,
-                                params: dict[str, np.ndarray] | None = None,
-                                threshold: float = GRADIENT_CHECK_THRESHOLD) -> None:
-    """Check the student's own gradient check of their ``two_layer_loss`` at (X, y, params).
+def _gradient_check_cases(seed: int, num_examples: int, input_dim: int, hidden_dim: int):
+    """``(label, loss_and_grads, params, bugged)``: problems a gradient checker must judge right.
 
-    ``errors`` maps 'W1', 'b1', 'W2', 'b2' to the relative error the student measured;
-    (X, y, params) is by default the notebook's :func:`gradient_check_problem`.
-    The check recomputes the comparison itself: the student's analytic gradients against
-    centred differences of the reference loss; both must agree that every gradient passes.
+    Two correct backward passes (a quadratic with a known gradient, the reference two-layer
+    network) and two wrong ones (the quadratic's gradient missing a term; the network's dW1
+    doubled): ``bugged`` names the parameter whose gradient is wrong, or None.
     """
-    if X is None:
-        X, y, params = gradient_check_problem()
-    errors = student_value("errors", errors, X, y, params)
-    if not isinstance(errors, dict):
-        raise CheckFailure(f"errors should be a dict {{'W1': ..., 'b1': ..., 'W2': ..., 'b2': ...}}, "
-                           f"not a {type(errors).__name__}.")
-    missing = [key for key in params if key not in errors]
-    if missing:
-        raise CheckFailure(f"errors has no entry for {missing}: check every parameter.")
-    work = {key: np.array(value, dtype=np.float64) for key, value in params.items()}
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    name = "two_layer_loss"
-    _, grads = unpack(name, _call_by_hand(two_layer_loss, X, y, work, name=name), ("loss", "grads"))
-    limit = threshold
-    for key in params:
-        reported = assert_scalar(f"errors['{key}']", errors[key])
-        numerical = numerical_gradient(lambda _: _reference_loss(X, y, work)[0], work[key])
-        analytic = as_array(f"grads['{key}']", grads[key])
-        actual = norm_rel_error(analytic, numerical) if analytic.shape == numerical.shape else np.inf
-        threshold = _threshold_for(analytic, limit)
-        if actual >= threshold:
-            raise CheckFailure(
-                f"your two_layer_loss fails the gradient check for {key}: the relative error is {actual:.2g}, "
-                f"above {threshold:.0e}.\nGo back to the backward pass"
-                + (" (your gradient check missed it: it reports "
-                   f"{reported:.2g}; did you compare a gradient with itself?)" if reported < threshold else "")
-                + ".")
-        if not np.isfinite(reported) or reported < 0:
-            raise CheckFailure(f"errors['{key}'] is {reported}; a relative error is a number >= 0.")
-        if reported >= threshold:
-            raise CheckFailure(
-                f"your gradient check reports {reported:.2g} for {key}, but the backward pass is right (the "
-                f"recomputed error is {actual:.1e}).\nLook at numerical_gradient (centred differences, h = 1e-5) "
-                "and at how the relative error is computed.")
-    passed("your gradient check and the course's agree: every gradient of your two_layer_loss passes "
-           f"(relative errors below {threshold:.0e}).")
+    rng = random_state(seed)
+    f, x, _, A, B = _quadratic_case(rng, (2, 3))
+    X, y = rng.normal(size=(num_examples, input_dim)), rng.normal(size=(num_examples, 1))
+    params = {"W1": rng.normal(0, 0.6, size=(input_dim, hidden_dim)), "b1": rng.normal(0, 0.3, size=hidden_dim),
+              "W2": rng.normal(0, 0.6, size=(hidden_dim, 1)), "b2": rng.normal(0, 0.3, size=1)}
+
+    def doubled_dW1(p):
+        loss, grads = _reference_loss(X, y, p)
+        return loss, {**grads, "W1": 2 * grads["W1"]}
+
+    return [("a quadratic with a known gradient", lambda p: (f(p["x"]), {"x": 2 * A * p["x"] + B}), {"x": x}, None),
+            ("a quadratic whose gradient misses its linear term", lambda p: (f(p["x"]), {"x": 2 * A * p["x"]}),
+             {"x": x}, "x"),
+            ("a correct two-layer backward pass", lambda p: _reference_loss(X, y, p), params, None),
+            ("a two-layer backward pass whose dW1 is doubled", doubled_dW1, params, "W1")]
+
+
+@graded_check
+def check_gradient_check(gradient_check: Callable[..., Any], seed: int = 0, num_examples: int = 5,
+                         input_dim: int = 3, hidden_dim: int = 4, threshold: float = GRADIENT_CHECK_THRESHOLD) -> None:
+    """``gradient_check(loss_and_grads, params)`` returns ``{name: norm-based relative error}``.
+
+    ``loss_and_grads(params) -> (loss, grads)``; ``params`` maps names to float64 arrays.
+    Graded on correct and on buggy backward passes (:func:`_gradient_check_cases`): every
+    error of a correct one must be below ``threshold``, and the buggy parameter's must be
+    above 1e-3 while the others stay below, so an answer that never computes a numerical
+    gradient (zeros, a gradient compared with itself) cannot pass.
+    """
+    for label, loss_and_grads, params, bugged in _gradient_check_cases(seed, num_examples, input_dim, hidden_dim):
+        errors = call_student(gradient_check, loss_and_grads, params, name="gradient_check")
+        if not isinstance(errors, dict) or sorted(errors) != sorted(params):
+            got = sorted(errors) if isinstance(errors, dict) else type(errors).__name__
+            raise CheckFailure(f"gradient_check should return a dict with one error per parameter, "
+                               f"{sorted(params)}; it returned {got}.")
+        for key in params:
+            reported = assert_scalar(f"the error for {key}", errors[key])
+            if not np.isfinite(reported) or reported < 0:
+                raise CheckFailure(f"the error for {key} is {reported}; a relative error is a number >= 0.")
+            if key == bugged and reported < 1e-3:
+                raise CheckFailure(
+                    f"on {label}, your gradient_check reports {reported:.2g} for {key}, but that gradient is "
+                    f"wrong: the check must flag it (a bug gives 1e-3 or more).\nCompare each analytic gradient "
+                    "with *your* numerical_gradient of the loss with respect to that parameter; a gradient "
+                    "compared with itself, or errors set to 0, can never find a bug.")
+            if key != bugged and reported >= threshold:
+                raise CheckFailure(
+                    f"on {label}, your gradient_check reports {reported:.2g} for {key}, whose gradient is right "
+                    f"(it should be below {threshold:.0e}).\nLook at which entry you perturb (params[{key!r}] "
+                    "itself, changed in place and restored), use centred differences with h = 1e-5, and "
+                    "measure with norm_rel_error.")
+    passed("gradient_check: errors below 1e-7 on correct backward passes, and every bug flagged.")
 
 
 # =========================================================== the lecture's buggy code, fixed
@@ -1116,17 +1126,12 @@ def _sgd_two_layer(X: np.ndarray, Y: np.ndarray, params: dict[str, np.ndarray], 
     X (N, D), Y (N, 1) -> (params after training, history of num_epochs full-data losses).
     The mistakes are those of unit 01's SGD (:data:`course_lib.checks.linear._SGD_MISTAKES`).
     """
+    from .linear import sgd_epochs
+
     params = {key: np.array(value, dtype=np.float64) for key, value in params.items()}
-    rng = np.random.default_rng(seed)
-    num_examples = X.shape[0]
-    order, history = np.arange(num_examples), []
-    for epoch in range(num_epochs):
-        if mistake in (None, "drop_last") or (mistake == "shuffled_once" and epoch == 0):
-            order = rng.permutation(num_examples)
-        stop = num_examples - num_examples % batch_size if mistake == "drop_last" else num_examples
-        for start in range(0, stop, batch_size):
-            rows = (rng.choice(num_examples, batch_size, replace=False) if mistake == "sampled"
-                    else order[start:start + batch_size])
+    history = []
+    for batches in sgd_epochs(X.shape[0], batch_size, num_epochs, seed, mistake):
+        for rows in batches:
             grads = _two_layer_variant(X[rows], Y[rows], params)
             for key in params:
                 params[key] = params[key] - learning_rate * grads["d" + key].reshape(params[key].shape)

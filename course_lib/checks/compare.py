@@ -239,12 +239,15 @@ def assert_shape(name: str, actual: Any, expected_shape: tuple[int, ...], hint: 
 
 def assert_close(name: str, actual: Any, expected: Any, *, rtol: float = 1e-5,
                  atol: float | None = None, hint: str = "",
-                 diagnoses: Iterable[tuple[Any, str]] = ()) -> None:
+                 diagnoses: Iterable[tuple[Any, str]] = (), reveal: bool = True) -> None:
     """Fail unless ``actual`` matches ``expected`` in shape and value.
 
     ``atol`` defaults to ``rtol`` times the largest magnitude in ``expected`` so a
     float32 answer passes on values of any scale. ``diagnoses`` pairs the value a
     known wrong formula gives with the hint to show when ``actual`` matches it.
+    ``reveal=False`` is for answers to fixed inputs (a value computed by hand, a graph's
+    nodes): the message then says which entries are wrong, and how when it can tell
+    (a sign, a factor), but never the expected values, which would be the answer.
     """
     __tracebackhide__ = True
     expected_arr = np.asarray(expected, dtype=float)
@@ -261,10 +264,13 @@ def assert_close(name: str, actual: Any, expected: Any, *, rtol: float = 1e-5,
     if np.allclose(arr, expected_arr, rtol=rtol, atol=atol):
         return
     worst = float(np.max(np.abs(arr - expected_arr)))
-    lines = [f"{name} has the right shape but the wrong values.",
-             f"  expected: {_format_array(expected_arr)}",
-             f"  got:      {_format_array(arr)}",
-             f"  largest difference: {worst:.3g} (allowed: {atol:.1g} + {rtol:.0e} x |expected|)"]
+    if reveal:
+        lines = [f"{name} has the right shape but the wrong values.",
+                 f"  expected: {_format_array(expected_arr)}",
+                 f"  got:      {_format_array(arr)}",
+                 f"  largest difference: {worst:.3g} (allowed: {atol:.1g} + {rtol:.0e} x |expected|)"]
+    else:
+        lines = [f"{name} has the right shape but the wrong values: {_which_entries(arr, expected_arr, rtol, atol)}"]
     for wrong_value, message in diagnoses:
         wrong_arr = np.asarray(wrong_value, dtype=float)
         if wrong_arr.shape == arr.shape and np.allclose(arr, wrong_arr, rtol=rtol, atol=atol):
@@ -274,6 +280,25 @@ def assert_close(name: str, actual: Any, expected: Any, *, rtol: float = 1e-5,
         if hint:
             lines.append(f"Hint: {hint}")
     raise CheckFailure("\n".join(lines))
+
+
+def _which_entries(arr: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> str:
+    """Where and how ``arr`` is wrong, in words that do not give ``expected`` away."""
+    wrong = ~np.isclose(arr, expected, rtol=rtol, atol=atol)
+    where = [tuple(int(i) for i in index) for index in np.argwhere(wrong)[:4]]
+    places = ", ".join(str(w[0] if len(w) == 1 else w) for w in where) if arr.ndim else ""
+    said = (f"{int(wrong.sum())} of {wrong.size} entries are off" + (f" (at {places}" + (", ..." if wrong.sum() > 4 else "")
+                                                                  + ")" if places else "") + ".")
+    if np.allclose(arr, -expected, rtol=rtol, atol=atol):
+        said += " Every entry has the wrong sign."
+    elif arr.shape == expected.shape and arr.ndim == 2 and arr.shape[0] == arr.shape[1] \
+            and np.allclose(arr, expected.T, rtol=rtol, atol=atol):
+        said += " It is the transpose of the right answer."
+    else:
+        ratios = arr[wrong] / np.where(expected[wrong] == 0, np.nan, expected[wrong])
+        if ratios.size and np.all(np.isfinite(ratios)) and np.allclose(ratios, ratios[0], rtol=1e-3):
+            said += f" Those entries are {ratios[0]:.3g} times what they should be: a missing or extra factor?"
+    return said
 
 
 def assert_scalar(name: str, actual: Any) -> float:

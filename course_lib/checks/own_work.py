@@ -96,18 +96,23 @@ def reference_code(references: tuple[str, ...]) -> dict[int, str]:
     return found
 
 
-def _is_reference_module(name: str) -> bool:
-    """A ``course_lib`` library module (a reference calling another is fine; the checks are not references)."""
-    return (name == ROOT or name.startswith(ROOT + ".")) and not name.startswith(f"{ROOT}.checks.")
+def _is_students_call(caller: types.FrameType | None) -> bool:
+    """Whether a call comes from the student's code: from outside ``course_lib``, or from the
+    check's own call of the answer (the answer *is* a reference). Calls from the library (an
+    earlier unit's reference using this one) and from the checks' own helpers do not count."""
+    if caller is None:
+        return True
+    module = caller.f_globals.get("__name__", "")
+    if module == f"{ROOT}.checks.compare" and caller.f_code.co_name == "_invoke":
+        return True
+    return module != ROOT and not module.startswith(ROOT + ".")
 
 
 @contextmanager
 def watching(references: Iterable[str]) -> Iterator[set[str]]:
     """Note the declared references that the student's code calls inside the block.
 
-    A call counts unless it comes from another ``course_lib`` library module (an earlier
-    unit's reference may use this one); a call from the checks counts, since the function
-    the check calls is the student's answer, which may be the reference itself.
+    Only the student's calls count (:func:`_is_students_call`).
 
     Yields the set that fills with their dotted names. Chains to any profile hook already
     set (unit 02's autodiff watcher), and restores it afterwards.
@@ -122,11 +127,8 @@ def watching(references: Iterable[str]) -> Iterator[set[str]]:
     def hook(frame: types.FrameType, event: str, arg: Any) -> None:
         if previous is not None:
             previous(frame, event, arg)
-        if event == "call" and id(frame.f_code) in codes:
-            caller = frame.f_back
-            caller_module = caller.f_globals.get("__name__", "") if caller is not None else ""
-            if not _is_reference_module(caller_module):
-                reached.add(codes[id(frame.f_code)])
+        if event == "call" and id(frame.f_code) in codes and _is_students_call(frame.f_back):
+            reached.add(codes[id(frame.f_code)])
 
     sys.setprofile(hook)
     try:

@@ -589,30 +589,45 @@ check_numerical_gradient(numerical_gradient, seed=14, rows=2, columns=6)
 # one allowance: when *your* backward pass happens to compute in float32, its rounding is
 # already about $10^{-7}$, so the checks then hold it to $10^{-5}$, the course's float32 tolerance.)
 #
-# **Exercise 10.** Gradient-check *your* `two_layer_loss` on the small problem below: for
-# each parameter name, compute your analytic gradient and the numerical gradient of
-# `lambda _: two_layer_loss(X_check, y_check, params_check)[0]` with respect to
-# `params_check[name]`, and store `norm_rel_error(analytic, numerical)` in `errors[name]`.
+# **Exercise 10.** Write `gradient_check(loss_and_grads, params)`, a gradient checker. It
+# calls `loss_and_grads(params)` once for the analytic gradients, then, for each parameter
+# name, computes *your* `numerical_gradient` of the loss with respect to `params[name]`
+# (`lambda _: loss_and_grads(params)[0]`: the loss reads the entries your function changes in
+# place) and returns `{name: norm_rel_error(analytic, numerical)}`. The check runs it on
+# correct backward passes, where every error must be below $10^{-7}$, and on buggy ones,
+# where it must flag the wrong gradient: a checker that never computes a numerical gradient
+# cannot pass. Then it checks *your* `two_layer_loss` below.
+
+# %% nbgrader={"grade": false, "grade_id": "gradient_check_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def gradient_check(loss_and_grads, params):
+    """Norm-based relative error of each analytic gradient: params {name: array} -> {name: float}."""
+    ### BEGIN SOLUTION
+    _, analytic = loss_and_grads(params)
+    errors = {}
+    for name in params:
+        numerical = numerical_gradient(lambda _: loss_and_grads(params)[0], params[name])
+        errors[name] = norm_rel_error(analytic[name], numerical)
+    return errors
+    ### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "gradient_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+from course_lib.checks.backprop import check_gradient_check
+
+check_gradient_check(gradient_check)
+### BEGIN HIDDEN TESTS
+check_gradient_check(gradient_check, seed=5, num_examples=2, input_dim=4, hidden_dim=3)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Your checker on your own `two_layer_loss`, on a small problem with nonzero biases
+# (X (5, 3), y (5, 1)): every error should read about $10^{-10}$.
 
 # %%
 from course_lib.checks.backprop import gradient_check_problem
 
-X_check, y_check, params_check = gradient_check_problem()   # X (5, 3), y (5, 1), random nonzero params
-
-# %% nbgrader={"grade": false, "grade_id": "gradient_check_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
-errors = {}
-### BEGIN SOLUTION
-_, analytic_grads = two_layer_loss(X_check, y_check, params_check)
-for name in params_check:
-    numerical = numerical_gradient(lambda _: two_layer_loss(X_check, y_check, params_check)[0], params_check[name])
-    errors[name] = norm_rel_error(analytic_grads[name], numerical)
-### END SOLUTION
+X_check, y_check, params_check = gradient_check_problem()
+errors = gradient_check(lambda p: two_layer_loss(X_check, y_check, p), params_check)
 print({name: f"{error:.1e}" for name, error in errors.items()})
-
-# %% nbgrader={"grade": true, "grade_id": "gradient_check", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-from course_lib.checks.backprop import check_gradient_check_errors
-
-check_gradient_check_errors(errors, two_layer_loss)   # on X_check, y_check, params_check
 
 # %% [markdown]
 # The course library wraps the same idea in a report, one row per parameter: pass or fail by
