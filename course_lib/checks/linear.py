@@ -7,6 +7,8 @@ each check with its defaults; hidden tests call it with other seeds and shapes.
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
 
 from .. import linear as ref
@@ -221,23 +223,34 @@ def check_sample_minibatch(sample_minibatch, seed: int = 0, num_examples: int = 
     passed(f"sample_minibatch: {batch_size} matching rows, no repeats, random and reproducible with rng")
 
 
+def sgd_epochs(num_examples: int, batch_size: int, num_epochs: int, seed: int,
+               mistake: str | None = None) -> Iterator[list[np.ndarray]]:
+    """The minibatches of each epoch, as lists of row indices, in the order the exercise fixes.
+
+    ``rng = np.random.default_rng(seed)`` once; each epoch one ``rng.permutation(N)`` cut into
+    consecutive slices of ``batch_size`` (the last one shorter). ``mistake`` (a key of
+    :data:`_SGD_MISTAKES`) gives the batches of one realistic slip instead. Unit 02's
+    training check walks the same batches.
+    """
+    rng = np.random.default_rng(seed)
+    order = np.arange(num_examples)
+    stop = num_examples - num_examples % batch_size if mistake == "drop_last" else num_examples
+    for epoch in range(num_epochs):
+        if mistake in (None, "drop_last") or (mistake == "shuffled_once" and epoch == 0):
+            order = rng.permutation(num_examples)
+        yield [rng.choice(num_examples, batch_size, replace=False) if mistake == "sampled"
+               else order[begin:begin + batch_size] for begin in range(0, stop, batch_size)]
+
+
 def _sgd_variant(X: np.ndarray, y: np.ndarray, learning_rate: float, batch_size: int, num_epochs: int,
                  seed: int, mistake: str | None = None) -> tuple[np.ndarray, float, list[float]]:
     """Unit 01's SGD (:func:`course_lib.linear.train_sgd`) in float64, optionally with one realistic mistake.
 
     X (N, D), y (N,) -> (w (D,), b, history of num_epochs full-data losses).
     """
-    rng = np.random.default_rng(seed)
-    num_examples = X.shape[0]
     w, b, history = np.zeros(X.shape[1]), 0.0, []
-    order = np.arange(num_examples)
-    for epoch in range(num_epochs):
-        if mistake in (None, "drop_last") or (mistake == "shuffled_once" and epoch == 0):
-            order = rng.permutation(num_examples)
-        stop = num_examples - num_examples % batch_size if mistake == "drop_last" else num_examples
-        for begin in range(0, stop, batch_size):
-            rows = (rng.choice(num_examples, batch_size, replace=False) if mistake == "sampled"
-                    else order[begin:begin + batch_size])
+    for batches in sgd_epochs(X.shape[0], batch_size, num_epochs, seed, mistake):
+        for rows in batches:
             dw, db = ref.mse_gradients(X[rows], y[rows], w, b)
             w, b = ref.gradient_descent_step(w, b, dw, db, learning_rate)
         history.append(ref.mse_loss(ref.predict(X, w, b), y))
