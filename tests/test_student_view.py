@@ -267,3 +267,18 @@ def test_the_lab_turns_jupyter_news_off_in_the_courses_own_settings(tmp_path):
     overrides = json.loads(read.stdout)
     assert overrides["@jupyterlab/apputils-extension:notification"]["fetchNews"] == "false"
     assert not home.exists()       # nothing written to the student's home
+
+
+@pytest.mark.slow
+def test_an_unwritten_answer_shows_what_to_do_without_the_stubs_traceback(tmp_path):
+    """Found by the browser test: the stub's NotImplementedError traceback buried the message."""
+    notebook = new_notebook(cells=[
+        answer_cell("stub_answer", "def predict(X, w, b):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n"),
+        grade_cell("stub", "from course_lib.checks.linear import check_predict\n\ncheck_predict(predict)")])
+    notebook.metadata["kernelspec"] = {"name": "dlcourse-cpu", "display_name": "Python 3 (DL course, CPU)",
+                                       "language": "python"}
+    path = tmp_path / "stub.ipynb"
+    nbformat.write(notebook, path)
+    text = shown(cell(selfcheck.execute(path), "stub"))
+    assert "`predict` is not written yet" in text, text
+    assert "NotImplementedError()" not in text and "direct cause" not in text, text
