@@ -14,6 +14,8 @@ shows for that exercise (:func:`.messages.exercise_line`), so both name a failur
 
 from __future__ import annotations
 
+import textwrap
+
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from nbgrader.utils import determine_grade, is_grade
 
@@ -50,6 +52,9 @@ class TolerateStderr(NbGraderPreprocessor):
         return cell, resources
 
 
+VALIDATE_WIDTH = 90   # characters: fits nbgrader's Validate dialog at its default size
+
+
 def name_failed_exercise(cell) -> str:
     """Put the ``dlcourse check`` line first in a failed grade cell's traceback; return that line ("" if none)."""
     output = error_output(cell) if cell.cell_type == "code" and is_grade(cell) else None
@@ -58,7 +63,9 @@ def name_failed_exercise(cell) -> str:
     points, max_points = determine_grade(cell)
     line = exercise_line(cell.metadata["nbgrader"]["grade_id"], float(points or 0), float(max_points or 0),
                          failure_message(cell))
-    output["traceback"] = [line, *output.get("traceback", [])]
+    # wrapped: the Validate dialog shows tracebacks as preformatted text, without wrapping
+    output["traceback"] = [textwrap.fill(line, width=VALIDATE_WIDTH, subsequent_indent="    ",
+                                         break_on_hyphens=False), *output.get("traceback", [])]
     return line
 
 
