@@ -104,6 +104,23 @@ def lab_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
     return environ
 
 
+def write_missing_sources(root: Path) -> bool:
+    """Write ``build/source`` from ``solutions/`` when a checkout has none (git ignores it).
+
+    Formgrader lists the assignments it finds there; on a fresh clone it would list none
+    until ``dlcourse build``. Returns whether anything was written.
+    """
+    from .grading.build import write_sources
+    from .grading.course import units
+    from .grading.nbconfig import SOURCE_DIRECTORY
+
+    if not (root / "solutions").is_dir() or (root / SOURCE_DIRECTORY).is_dir():
+        return False
+    for unit in units(root):
+        write_sources(root, unit, root)
+    return True
+
+
 @main.command(context_settings={"ignore_unknown_options": True})
 @click.option("--port", type=int, default=8888, show_default=True)
 @click.option("--no-browser", is_flag=True, help="Do not try to open a browser.")
@@ -115,6 +132,8 @@ def lab(port, no_browser, jupyter_args):
     news and update checks (no pop-up, no network).
     """
     root = find_root()
+    if write_missing_sources(root):
+        click.echo("wrote build/source (nbgrader's view of solutions/) so that Formgrader lists the assignments")
     command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root}",
                "--LabApp.default_url=/lab/tree/notebooks", f"--port={port}"]
     if no_browser:
@@ -149,6 +168,10 @@ main.add_command(collect_command)
 from .grading.similarity import similarity_command  # noqa: E402
 
 main.add_command(similarity_command)
+
+from .grading.audit import audit_command  # noqa: E402
+
+main.add_command(audit_command)
 
 if __name__ == "__main__":
     main()

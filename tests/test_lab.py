@@ -105,3 +105,17 @@ def test_the_lab_asks_no_news_question(server):
     properties = settings.json()["schema"]["properties"]
     assert properties["fetchNews"]["default"] == "false"
     assert properties["checkForUpdates"]["default"] is False
+
+
+def test_a_fresh_clone_gets_the_sources_formgrader_lists(tmp_path):
+    """build/source is git-ignored: `dlcourse lab` writes it, so Formgrader lists every unit (browser test finding)."""
+    import shutil
+
+    from course_lib.cli import write_missing_sources
+    from course_lib.grading.course import units
+
+    shutil.copytree(ROOT / "solutions", tmp_path / "solutions")
+    assert write_missing_sources(tmp_path)
+    written = sorted(p.parent.name for p in (tmp_path / "build" / "source").glob("*/*.ipynb"))
+    assert written == sorted(unit.name for unit in units(ROOT))
+    assert not write_missing_sources(tmp_path)           # an existing build/source is left alone
