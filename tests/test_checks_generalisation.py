@@ -563,3 +563,7 @@ def test_an_answer_that_calls_its_reference_earns_nothing():
 
     rejects(checks.check_l2_penalty, lambda W, l2: regularization.l2_penalty(W, l2), "No points", "l2_penalty")
     rejects(functools.partial(checks.check_batchnorm_backward, _ref_bn), layers.batchnorm_backward, "No points")
+    rejects(checks.check_batchnorm_forward, lambda *args: layers.batchnorm_forward(*args), "No points")
+    rejects(functools.partial(checks.check_dropout_backward, layers.dropout_forward), ref_layers.dropout_backward,
+            "No points", "dropout_forward")
+    rejects(checks.check_dropout_forward, layers.dropout_forward, "No points")
