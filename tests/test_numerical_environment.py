@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from conftest import (ROOT, UNIT_NAMES, grader_blas, kernel_numerics, make_course, other_numerics_env,
-                      run_tool, scores, submit, tool_env)
+                      scores, submit, tool_env, typed_by_a_student)
 from course_lib.checks import evidence
 from course_lib.checks.linear import _problem, check_mse_gradients
 from course_lib.grading import sandbox
@@ -120,12 +120,59 @@ def test_a_record_made_with_other_bits_replays(tmp_path, monkeypatch):
         evidence.replayer.reset(token)
 
 
+def test_a_value_answer_of_any_type_replays(tmp_path, monkeypatch):
+    """An int, string or tuple answer is a literal in the kernel and a stand-in in the re-run: same key."""
+    from course_lib.checks.compare import student_value
+
+    @evidence.graded_check
+    def check_answer(answer, seed=0):
+        assert student_value("answer", answer, seed) == ("b", 3)
+
+    record = tmp_path / "calls.jsonl"
+    monkeypatch.setattr(evidence, "_recorder", evidence.Recorder(str(record)))
+    check_answer(("b", 3), seed=1)
+    monkeypatch.undo()
+    token = evidence.replayer.set(evidence.Replayer.from_file(record))
+    try:
+        check_answer(_stand_in, seed=1)
+    finally:
+        evidence.replayer.reset(token)
+
+
+def test_grade_cells_pass_student_objects_by_position_and_parameters_by_keyword():
+    """What the call identity relies on, held for every grade cell of every unit."""
+    import ast
+    import re
+
+    wrong = []
+    for path in sorted((ROOT / "solutions").glob("*/*.py")):
+        for cell in re.split(r"^# %%", path.read_text(), flags=re.M):
+            header, _, body = cell.partition("\n")
+            if '"grade": true' not in header or '"solution": true' in header:
+                continue
+            body = "\n".join(line for line in body.splitlines() if not line.startswith("###"))
+            for node in ast.walk(ast.parse(body)):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id.startswith("check_"):
+                    if any(not isinstance(a, ast.Name) for a in node.args) or any(
+                            not _is_literal(k.value) for k in node.keywords):
+                        wrong.append(f"{path.parent.name}: {ast.unparse(node)}")
+    assert not wrong, wrong
+
+
+def _is_literal(node) -> bool:
+    import ast
+    try:
+        ast.literal_eval(node)
+    except ValueError:
+        return False
+    return True
+
+
 def test_a_record_for_other_inputs_is_not_used(tmp_path, monkeypatch):
     """The same key with clearly different inputs (another seed's data) is a miss, not a pass."""
     record = tmp_path / "calls.jsonl"
     monkeypatch.setattr(evidence, "_recorder", evidence.Recorder(str(record)))
-    from course_lib import linear as ref
-    check_mse_gradients(ref.mse_gradients, seed=1)
+    check_mse_gradients(typed_by_a_student("course_lib.linear").mse_gradients, seed=1)
     line = json.loads(record.read_text())
     line["key"] = line["key"].replace("seed=1", "seed=2")            # moved to another test's key
     record.write_text(json.dumps(line) + "\n")

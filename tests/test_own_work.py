@@ -18,7 +18,7 @@ import pytest
 
 from conftest import ROOT
 import course_lib.linear
-from course_lib import conv, linear, layers
+from course_lib import conv, linear
 from course_lib.checks import backprop, convolution, evidence, own_work
 from course_lib.checks.compare import CheckFailure
 from course_lib.checks.linear import check_mse_gradients, check_predict

@@ -123,11 +123,10 @@ _current_check: ContextVar[_CheckCall | None] = ContextVar("current_check", defa
 
 
 def _parameter(value: Any) -> str:
-    """A check's argument as part of its identity: literals by value, anything else as ``*``.
+    """A check's keyword argument as part of its identity: literals by value, else ``*``.
 
     Only what reads the same in the kernel and in the grader's re-run counts: a seed, a
-    shape, a name. Student functions and values are ``*`` (in the re-run they are stand-ins),
-    and so are floats, which never identify a call (see :func:`same_inputs` for why).
+    shape, a name. Floats never identify a call (see :func:`same_inputs` for why).
     """
     if value is None or isinstance(value, (bool, int, str)):
         return repr(value)
@@ -140,11 +139,13 @@ def graded_check(check: Callable[..., Any]) -> Callable[..., Any]:
     """Mark ``check`` as a function that grade cells call, so that its calls can be identified.
 
     Every call that ``check`` makes to a student's function is recorded under the check's
-    name, its literal parameters (seed, shapes, names), the function's name and the call's
+    name, its keyword parameters (seed, shapes, names), the function's name and the call's
     order within the check: the same key in the student's kernel and in the grader's
     re-run, whatever the floating-point bits of the inputs (another BLAS kernel, thread
-    count or NumPy build changes those). A check called from inside another check belongs
-    to the outer one.
+    count or NumPy build changes those). Grade cells pass the student's functions and
+    values positionally (they count as ``*``: an int or a string answer is a literal in the
+    kernel but a stand-in in the re-run) and parameters by keyword, as literals. A check
+    called from inside another check belongs to the outer one.
     """
     name = f"{check.__module__}.{check.__qualname__}"
 
@@ -152,7 +153,9 @@ def graded_check(check: Callable[..., Any]) -> Callable[..., Any]:
     def run(*args: Any, **kwargs: Any) -> Any:
         if _current_check.get() is not None:
             return check(*args, **kwargs)
-        parameters = [_parameter(a) for a in args] + [f"{k}={_parameter(v)}" for k, v in sorted(kwargs.items())]
+        # positional: the student's functions and values (a stand-in in the re-run, whatever
+        # their type); keyword: the parameters a grade cell writes as literals (seed=3)
+        parameters = ["*"] * len(args) + [f"{k}={_parameter(v)}" for k, v in sorted(kwargs.items())]
         token = _current_check.set(_CheckCall(f"{name}({','.join(parameters)})", check.__module__))
         try:
             return check(*args, **kwargs)

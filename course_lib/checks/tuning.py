@@ -26,6 +26,14 @@ from .compare import (CheckFailure, as_array, assert_close, assert_scalar, asser
 #: (:mod:`course_lib.grading.trusted`): they reach student code only through call_student
 #: and student_value
 TRUSTED_REPLAY = True
+#: the references that answer this unit's exercises (the own-work rule, :mod:`.own_work`);
+#: ``search.toy_objective``, the data and the metrics stay free to use
+REFERENCES = ("course_lib.search.overfit_tiny_batch", "course_lib.search.lr_range",
+              "course_lib.search.sample_log_uniform", "course_lib.search.grid_points",
+              "course_lib.search.random_points", "course_lib.search.grid_search", "course_lib.search.random_search",
+              "course_lib.search.search_duel", "course_lib.search.narrow_range", "course_lib.search.coarse_to_fine",
+              "course_lib.ensembles.ten_crops", "course_lib.ensembles.tta_predict",
+              "course_lib.ensembles.ensemble_report", "course_lib.ensembles.cosine_restarts")
 
 #: the largest Kolmogorov-Smirnov distance a correct sampler may show. With n draws a correct
 #: sampler exceeds d with probability about 2 exp(-2 n d^2): for n = 8000 and d = 0.03, 1e-6.

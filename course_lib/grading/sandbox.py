@@ -143,10 +143,6 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else "no error message"
 
 
-def _is_ancestor(path: Path, of: Path) -> bool:
-    return path == of or path in of.parents
-
-
 def python_folders(kernel_executable: str, env: dict[str, str] | None = None) -> list[Path]:
     """The folders a graded kernel needs: the grader's Python and ``course_lib`` (the launcher,
     :mod:`.limited_kernel`, runs on them), and the kernel's own Python's installation and the
