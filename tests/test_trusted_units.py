@@ -37,17 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 # ------------------------------------------------------------------ the unit's cells, run here
-def _names(tree: ast.AST, stored: bool) -> set[str]:
-    """Names a cell defines (``stored``) or reads."""
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store if stored else ast.Load):
-            found.add(node.id)
-        elif stored and isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            found.add(node.name)
-        elif stored and isinstance(node, (ast.Import, ast.ImportFrom)):
-            found.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
-    return found
+from course_lib.grading.audit import cell_names as _names  # noqa: E402  (names a cell defines or reads)
 
 
 def needed_cells(notebook) -> list:

@@ -1,0 +1,632 @@
+"""How strong is each exercise's grade cell? Mutation testing of the course's own solutions.
+
+For every graded exercise, :func:`mutants` derives small wrong answers from the solution
+cell in ``solutions/`` by changing its syntax tree the way a student slips: an arithmetic
+operator swapped, a constant moved by one, ``sum``/``mean`` swapped, an ``axis`` changed or
+dropped, ``keepdims`` dropped, a transpose added or removed, a term deleted, two arguments
+swapped, a slice bound moved by one, a comparison flipped, a return value replaced by an
+input. Each mutant then runs through the exercise's **whole** grade cell, hidden tests
+included, and is judged as grading judges it: the trusted re-check
+(:func:`course_lib.grading.trusted.verdicts` over the calls the check recorded with
+:class:`course_lib.checks.evidence.Recorder`) gives the verdict where the cell is replayable,
+the kernel's own outcome elsewhere. A mutant the grade cell fails is *killed*; one it passes
+*survives* and is reported as a one-line change.
+
+Design choices, and why:
+
+* **AST changes of the solution, not a catalogue of wrong answers.** A catalogue covers the
+  mistakes its author thought of; mechanical changes cover the ones they did not. Only nodes
+  between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` change, so a mutant is always the
+  student's own code (the own-work rule, :mod:`course_lib.checks.own_work`, is never the
+  reason for a kill), and the function's signature stays what the checks call.
+* **Reviewed lists beside the source.** ``solutions/NN_slug/audit.toml`` holds, per unit, the
+  equivalent mutants (``[[equivalent]]``: ``exercise``, ``change`` as the report prints it, and
+  a ``reason``), which are listed once and left out of the kill rate, and the valid variants
+  (``[[variant]]``: ``exercise``, ``reason``, ``code``, and ``answer``, the index of the answer
+  cell it replaces, default 0): other correct answers that must pass.
+* **Run the notebook once, fork per mutant.** A worker process per unit executes the setup,
+  earlier exercises and the plain cells the graded cells need (cells nothing graded reads,
+  such as plots, are skipped), up to each exercise's first answer cell. There it forks
+  (``os.fork``) once per mutant: the child runs the mutated answer cell, the cells up to and
+  including the grade cell, then the trusted replay, and sends its verdict back through a
+  pipe; a time limit (``signal.alarm``) ends a mutant that loops, which grading would fail
+  too. Forking copies the whole interpreter state, NumPy arrays and Keras models included,
+  so no mutant sees another's side effects, at the cost of nothing but copy-on-write pages.
+  Once TensorFlow is loaded (units 03, 04 and the Keras parts of later units) a forked
+  child deadlocks as soon as ``Model.fit`` or ``tf.data`` uses TensorFlow's thread pools,
+  so there mutants run in the worker itself on a shallow copy of the notebook's namespace
+  (:func:`_in_process`). Either way the unchanged solution runs first as a baseline and must
+  pass, so a broken audit shows up as an error, never as kills. Workers are fresh
+  interpreters (``python -m course_lib.grading.audit``), two units at a time.
+* **``--quick`` for CI.** The full run evaluates every mutant (all units take a few minutes
+  on two cores; TensorFlow units 03 and 04 take longest). ``--quick`` evaluates a sample of
+  :data:`QUICK_SAMPLE` mutants per exercise, drawn with a fixed seed so that CI is
+  reproducible; ``tests/test_audit.py`` runs it as the gate.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import copy
+import io
+import json
+import os
+import random
+import signal
+import sys
+import tempfile
+import time
+import tomllib
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import click
+
+#: mutants per exercise in ``--quick``, drawn with :data:`SEED`
+QUICK_SAMPLE = 6
+SEED = 19
+#: seconds one mutant's answer and grade cells may run (a mutant that loops is killed by this)
+MUTANT_TIMEOUT = 60
+#: the gate: the least share of non-equivalent mutants an exercise must kill
+REQUIRED_KILL_RATE = 0.9
+AUDIT_FILE = "audit.toml"
+
+
+# ------------------------------------------------------------------ mutants
+@dataclass(frozen=True)
+class Mutant:
+    """One small change to one answer cell of an exercise."""
+
+    answer: int          # which of the exercise's answer cells it changes
+    kind: str
+    change: str          # ``old -> new``: what the report prints, and what audit.toml names
+    line: int            # line within the answer cell
+    source: str          # the whole mutated answer cell
+
+
+_OPERATOR_SWAPS = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult,
+                   ast.MatMult: ast.Mult, ast.Pow: ast.Mult, ast.FloorDiv: ast.Div}
+_FUNCTION_SWAPS = {"sum": "mean", "mean": "sum", "max": "min", "min": "max", "argmax": "argmin",
+                   "argmin": "argmax", "maximum": "minimum", "minimum": "maximum"}
+_COMPARISON_FLIPS = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt}
+
+
+def _with(node: ast.AST, **changes) -> ast.AST:
+    new = copy.deepcopy(node)
+    for name, value in changes.items():
+        setattr(new, name, value)
+    return new
+
+
+def _called_name(call: ast.Call) -> str | None:
+    func = call.func
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+
+
+def _edits(node: ast.AST, inputs: list[str]):
+    """``(kind, replacement)`` for each mutation of ``node`` (``inputs``: the enclosing function's arguments)."""
+    if isinstance(node, ast.BinOp):
+        swap = _OPERATOR_SWAPS.get(type(node.op))
+        if swap:
+            yield "operator swapped", _with(node, op=swap())
+        if isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
+            yield "term deleted", copy.deepcopy(node.left)
+            yield "term deleted", copy.deepcopy(node.right)
+        if isinstance(node.op, ast.MatMult):
+            yield "arguments swapped", _with(node, left=node.right, right=node.left)
+            yield "transpose added", _with(node, left=ast.Attribute(copy.deepcopy(node.left), "T", ast.Load()))
+            yield "transpose added", _with(node, right=ast.Attribute(copy.deepcopy(node.right), "T", ast.Load()))
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        yield "sign dropped", copy.deepcopy(node.operand)
+    elif isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        for value in dict.fromkeys((node.value + 1, node.value - 1)):
+            yield "constant changed", ast.Constant(type(node.value)(value))
+    elif isinstance(node, ast.Call):
+        name = _called_name(node)
+        if name in _FUNCTION_SWAPS:
+            func = node.func
+            swapped = (_with(func, attr=_FUNCTION_SWAPS[name]) if isinstance(func, ast.Attribute)
+                       else _with(func, id=_FUNCTION_SWAPS[name]))
+            yield f"{name} swapped", _with(node, func=swapped)
+        if name == "transpose" and isinstance(node.func, ast.Attribute) and len(node.args) == 1:
+            yield "transpose removed", copy.deepcopy(node.args[0])
+        for index, keyword in enumerate(node.keywords):
+            rest = node.keywords[:index] + node.keywords[index + 1:]
+            if keyword.arg in ("axis", "keepdims"):
+                yield f"{keyword.arg} dropped", _with(node, keywords=rest)
+            if keyword.arg == "axis" and isinstance(keyword.value, ast.Constant) and type(keyword.value.value) is int:
+                other = ast.keyword("axis", ast.Constant(1 if keyword.value.value in (0, -2) else 0))
+                yield "axis changed", _with(node, keywords=[*node.keywords[:index], other, *node.keywords[index + 1:]])
+        positional = [a for a in node.args if not isinstance(a, ast.Starred)]
+        if len(positional) == len(node.args) >= 2:
+            yield "arguments swapped", _with(node, args=[node.args[1], node.args[0], *node.args[2:]])
+    elif isinstance(node, ast.Attribute) and node.attr == "T":
+        yield "transpose removed", copy.deepcopy(node.value)
+    elif isinstance(node, ast.Slice):
+        for bound in ("lower", "upper"):
+            value = getattr(node, bound)
+            if value is not None:
+                for op in (ast.Add(), ast.Sub()):
+                    yield "slice bound moved", _with(node, **{bound: ast.BinOp(copy.deepcopy(value), op, ast.Constant(1))})
+    elif isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _COMPARISON_FLIPS:
+        yield "comparison flipped", _with(node, ops=[_COMPARISON_FLIPS[type(node.ops[0])]()])
+    elif isinstance(node, ast.Return) and node.value is not None:
+        for name in inputs:
+            yield "return replaced by an input", _with(node, value=ast.Name(name, ast.Load()))
+
+
+def _solution_lines(source: str) -> tuple[int, int]:
+    """The first and last line (1-based) strictly between the solution markers (the whole cell without them)."""
+    lines = source.splitlines()
+    begin = next((i for i, text in enumerate(lines, 1) if "### BEGIN SOLUTION" in text), 0)
+    end = next((i for i, text in enumerate(lines, 1) if "### END SOLUTION" in text), len(lines) + 1)
+    return begin + 1, end - 1
+
+
+def _replace(tree: ast.AST, target: ast.AST, new: ast.AST) -> None:
+    for parent in ast.walk(tree):
+        for name, value in ast.iter_fields(parent):
+            if value is target:
+                setattr(parent, name, new)
+                return
+            if isinstance(value, list) and any(item is target for item in value):
+                value[[id(item) for item in value].index(id(target))] = new
+                return
+
+
+def mutants(source: str, answer: int = 0) -> list[Mutant]:
+    """Every mutant of the solution block of one answer cell, without duplicates, in source order."""
+    tree = ast.parse(source)
+    first, last = _solution_lines(source)
+    inputs: dict[int, list[str]] = {}
+    for function in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.Lambda))):
+        for inner in ast.walk(function):
+            inputs[id(inner)] = [a.arg for a in function.args.args]
+    original = ast.unparse(tree)
+    found: dict[str, Mutant] = {}
+    for index, node in enumerate(ast.walk(tree)):
+        line = getattr(node, "lineno", None)
+        if line is None or not first <= line <= last or isinstance(node, ast.JoinedStr):
+            continue
+        for kind, new in _edits(node, inputs.get(id(node), [])):
+            copied = copy.deepcopy(tree)
+            _replace(copied, list(ast.walk(copied))[index], new)
+            try:
+                mutated = ast.unparse(ast.fix_missing_locations(copied))
+                compile(mutated, "<mutant>", "exec")
+            except (SyntaxError, ValueError, TypeError):
+                continue
+            if mutated == original or mutated in found:
+                continue
+            change = f"{_short(node)} -> {_short(new)}"
+            found[mutated] = Mutant(answer, kind, change, line, mutated)
+    return list(found.values())
+
+
+def _short(node: ast.AST, width: int = 70) -> str:
+    text = " ".join(ast.unparse(node).split())
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+# ------------------------------------------------------------------ the unit's cells
+@dataclass
+class Exercise:
+    """A grade cell and the answer cells since the previous grade cell."""
+
+    grade_id: str
+    grade_cell: int                 # index into the unit's code cells
+    answers: list[int] = field(default_factory=list)
+
+
+def cell_names(tree: ast.AST, stored: bool) -> set[str]:
+    """Names a cell defines (``stored``) or reads."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store if stored else ast.Load):
+            found.add(node.id)
+        elif stored and isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            found.add(node.name)
+        elif stored and isinstance(node, (ast.Import, ast.ImportFrom)):
+            found.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+    return found
+
+
+def unit_cells(folder: Path) -> list[dict]:
+    """The code cells of the unit's solution source that grading needs, as ``{source, nbgrader}``.
+
+    Plain cells stay only when a later kept cell reads a name they define (plots and
+    demonstrations go), so that each worker reaches its exercises quickly.
+    """
+    import jupytext
+
+    notebook = jupytext.read(next(p for p in sorted(folder.glob("*.py"))), fmt="py:percent")
+    cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    wanted: set[str] = set()
+    kept = []
+    for cell in reversed(cells):
+        tree = ast.parse(_python(cell.source))
+        if "nbgrader" in cell.metadata or cell_names(tree, True) & wanted:
+            kept.append({"source": cell.source, "nbgrader": dict(cell.metadata.get("nbgrader", {}))})
+            wanted |= cell_names(tree, False)
+    return kept[::-1]
+
+
+def _python(source: str) -> str:
+    """A cell without IPython magics and shell lines."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+
+
+def exercises(cells: list[dict]) -> list[Exercise]:
+    found, answers = [], []
+    for index, cell in enumerate(cells):
+        meta = cell["nbgrader"]
+        if meta.get("solution"):
+            answers.append(index)
+        elif meta.get("grade"):
+            found.append(Exercise(meta["grade_id"], index, answers))
+            answers = []
+    return found
+
+
+def read_audit_file(folder: Path) -> dict:
+    path = folder / AUDIT_FILE
+    if not path.is_file():
+        return {"equivalent": [], "variant": []}
+    with open(path, "rb") as handle:
+        data = tomllib.load(handle)
+    return {"equivalent": data.get("equivalent", []), "variant": data.get("variant", [])}
+
+
+# ------------------------------------------------------------------ running one mutant
+@dataclass
+class Outcome:
+    passed: bool
+    note: str = ""
+
+
+def _run_cells(namespace: dict, sources: list[str]) -> str | None:
+    """Run cells as a kernel does (an error ends the cell, not the run); the last cell's error, if any."""
+    error = None
+    for source in sources:
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                exec(compile(_python(source), "<cell>", "exec"), namespace)
+            error = None
+        except _TimeLimit:
+            raise
+        except BaseException as problem:         # noqa: BLE001 - a student's cell may raise anything
+            error = f"{type(problem).__name__}: {str(problem).splitlines()[0] if str(problem) else ''}"
+    return error
+
+
+def _judge(namespace: dict, sources: list[str], grade_id: str) -> dict:
+    """Run ``sources`` (answer cells ... grade cell) and the trusted re-check: the verdict grading gives."""
+    from ..checks import evidence
+    from . import trusted
+
+    with tempfile.TemporaryDirectory() as scratch:
+        record = os.path.join(scratch, "evidence.jsonl")
+        evidence._recorder = evidence.Recorder(record)
+        try:
+            kernel_error = _run_cells(namespace, sources)
+        finally:
+            evidence._recorder = None
+        verdict = trusted.verdicts([(grade_id, sources[-1])], record)[grade_id]
+    if verdict.replayed:
+        return {"passed": verdict.passed, "note": "" if verdict.passed else (verdict.message.splitlines() or [""])[0],
+                "kernel_passed": kernel_error is None}
+    return {"passed": kernel_error is None, "note": kernel_error or "", "kernel_passed": kernel_error is None}
+
+
+class _TimeLimit(BaseException):
+    """A mutant ran past its time limit (raised by SIGALRM in :func:`_in_process`)."""
+
+
+def _alarm(signum, frame):
+    raise _TimeLimit()
+
+
+def _evaluate(namespace: dict, sources: list[str], grade_id: str, timeout: int) -> Outcome:
+    """The grading verdict on ``sources`` run from ``namespace``, which stays as it is.
+
+    A fork of this process where it can; once TensorFlow is loaded, in this process on a
+    copy of the namespace, because TensorFlow's thread pools deadlock in a forked child
+    as soon as a ``tf.function`` or ``tf.data`` pipeline runs there (``Model.fit``).
+    """
+    if "tensorflow" in sys.modules:
+        return _in_process(namespace, sources, grade_id, timeout)
+    return _in_fork(namespace, sources, grade_id, timeout)
+
+
+def _in_process(namespace: dict, sources: list[str], grade_id: str, timeout: int) -> Outcome:
+    """:func:`_judge` on a shallow copy of ``namespace``: a mutant's names do not leak to the next one.
+
+    Objects an answer changes in place would leak; the answer cells audited here build
+    their own models and data, and the baseline runs first, so a leak could only add kills
+    to a mutant after a broken one, never hide a failure of the solution.
+    """
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(timeout)
+    try:
+        data = _judge(dict(namespace), sources, grade_id)
+    except _TimeLimit:
+        data = {"passed": False, "note": f"ran past the audit's time limit of {timeout} s"}
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    return Outcome(data["passed"], data.get("note", ""))
+
+
+def _in_fork(namespace: dict, sources: list[str], grade_id: str, timeout: int) -> Outcome:
+    """:func:`_judge` in a forked child, so that the mutant changes nothing here."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                   # the child: judge, report, and leave at once
+        os.close(read_end)
+        result = {"passed": False, "note": "the audit failed to judge this mutant"}
+        try:
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            signal.alarm(timeout)
+            result = _judge(namespace, sources, grade_id)
+        except BaseException as problem:           # noqa: BLE001
+            result = {"passed": False, "note": f"{type(problem).__name__}: {problem}"}
+        finally:
+            with os.fdopen(write_end, "w") as pipe:
+                pipe.write(json.dumps(result))
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        text = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if not text:
+        return Outcome(False, f"ended by signal {os.WEXITSTATUS(status) or os.WTERMSIG(status)} (time limit or crash)")
+    data = json.loads(text)
+    return Outcome(data["passed"], data.get("note", ""))
+
+
+# ------------------------------------------------------------------ one unit, in its own worker
+@dataclass
+class ExerciseReport:
+    unit: str
+    exercise: str
+    mutants: int = 0
+    killed: int = 0
+    survivors: list[str] = field(default_factory=list)
+    equivalents: list[str] = field(default_factory=list)
+    variants: int = 0
+    variants_accepted: int = 0
+    rejected_variants: list[str] = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def kill_rate(self) -> float | None:
+        counted = self.mutants - len(self.equivalents)
+        return self.killed / counted if counted > 0 else None
+
+    @property
+    def ok(self) -> bool:
+        rate = self.kill_rate
+        return not self.error and not self.rejected_variants and (rate is None or rate >= REQUIRED_KILL_RATE)
+
+
+def _sample(items: list, unit: str, grade_id: str, size: int | None) -> list:
+    if size is None or len(items) <= size:
+        return items
+    rng = random.Random(SEED * 1_000_003 + zlib.crc32(f"{unit}/{grade_id}".encode()))
+    chosen = sorted(rng.sample(range(len(items)), size))
+    return [items[i] for i in chosen]
+
+
+def audit_unit(folder: Path, only: set[str] | None = None, sample: int | None = None, progress=None,
+               timeout: int = MUTANT_TIMEOUT) -> list[ExerciseReport]:
+    """Audit one unit in this process (call it in a worker: it runs the unit's notebook here).
+
+    ``progress(exercise, done, total)`` is called after each mutant or variant.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    cells = unit_cells(folder)
+    reviewed = read_audit_file(folder)
+    unit = folder.name
+    namespace: dict = {"__name__": "__main__", "__builtins__": builtins}
+    reports, position = [], 0
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        for exercise in exercises(cells):
+            start = exercise.answers[0] if exercise.answers else exercise.grade_cell
+            _run_cells(namespace, [c["source"] for c in cells[position:start]])
+            position = start
+            if only and exercise.grade_id not in only:
+                continue
+            if only and only <= {r.exercise for r in reports} | {exercise.grade_id}:
+                reports.append(_audit_exercise(unit, exercise, cells, namespace, reviewed, sample, progress, timeout))
+                break                                   # the rest of the notebook is not needed
+            reports.append(_audit_exercise(unit, exercise, cells, namespace, reviewed, sample, progress, timeout))
+    finally:
+        os.chdir(previous)
+    return reports
+
+
+def _audit_exercise(unit, exercise, cells, namespace, reviewed, sample, progress, timeout) -> ExerciseReport:
+    report = ExerciseReport(unit, exercise.grade_id)
+    span = list(range(exercise.answers[0] if exercise.answers else exercise.grade_cell, exercise.grade_cell + 1))
+    base = [cells[i]["source"] for i in span]
+
+    def with_answer(answer: int, source: str) -> list[str]:
+        changed = list(base)
+        changed[span.index(exercise.answers[answer])] = source
+        return changed
+
+    baseline = _evaluate(namespace, base, exercise.grade_id, timeout)
+    if not baseline.passed:
+        report.error = f"the solution itself fails: {baseline.note}"
+        return report
+    candidates = [m for answer, i in enumerate(exercise.answers) for m in mutants(cells[i]["source"], answer)]
+    equivalent = {e["change"]: e.get("reason", "") for e in reviewed["equivalent"] if e.get("exercise") == exercise.grade_id}
+    chosen = _sample(candidates, unit, exercise.grade_id, sample)
+    variants = [v for v in reviewed["variant"] if v.get("exercise") == exercise.grade_id]
+    total = len(chosen) + len(variants)
+    for done, mutant in enumerate(chosen, 1):
+        report.mutants += 1
+        outcome = _evaluate(namespace, with_answer(mutant.answer, mutant.source), exercise.grade_id, timeout)
+        if mutant.change in equivalent:
+            report.equivalents.append(f"{mutant.change}  ({equivalent[mutant.change]})")
+        elif outcome.passed:
+            report.survivors.append(f"line {mutant.line}: {mutant.change}  [{mutant.kind}]")
+        else:
+            report.killed += 1
+        if progress:
+            progress(exercise.grade_id, done, total)
+    for done, variant in enumerate(variants, len(chosen) + 1):
+        report.variants += 1
+        outcome = _evaluate(namespace, with_answer(int(variant.get("answer", 0)), variant["code"]), exercise.grade_id, timeout)
+        if outcome.passed:
+            report.variants_accepted += 1
+        else:
+            report.rejected_variants.append(f"{variant.get('reason', 'variant')}: {outcome.note}")
+        if progress:
+            progress(exercise.grade_id, done, total)
+    return report
+
+
+# ------------------------------------------------------------------ the course, units in parallel workers
+def _worker(folder: Path, only: set[str] | None, sample: int | None) -> None:
+    """Body of a unit worker process: progress lines, then the reports, as JSON lines on stdout."""
+    out = os.dup(1)
+    quiet = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(quiet, 1)                                # TensorFlow and C extensions write here directly
+    os.dup2(quiet, 2)
+    with os.fdopen(out, "w", buffering=1) as pipe:
+        def progress(exercise, done, total):
+            pipe.write(json.dumps({"progress": [exercise, done, total]}) + "\n")
+        try:
+            reports = audit_unit(folder, only, sample, progress)
+            pipe.write(json.dumps({"reports": [asdict(r) for r in reports]}) + "\n")
+        except BaseException as problem:             # noqa: BLE001 - report the unit, never hang the parent
+            pipe.write(json.dumps({"error": f"{type(problem).__name__}: {problem}"}) + "\n")
+
+
+def audit_course(folders: list[Path], only: set[str] | None = None, sample: int | None = None,
+                 jobs: int = 2, on_progress=None) -> list[ExerciseReport]:
+    """Audit ``folders`` with up to ``jobs`` unit workers at a time.
+
+    Each worker is a fresh interpreter (``python -m course_lib.grading.audit``), never a fork
+    of this one: a fork would inherit the progress bar's thread and its locks.
+    """
+    import selectors
+    import subprocess
+
+    pending, running, results = list(folders), {}, {}
+    selector = selectors.DefaultSelector()
+    while pending or running:
+        while pending and len(running) < jobs:
+            folder = pending.pop(0)
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "course_lib.grading.audit", str(folder), json.dumps(sorted(only or [])),
+                 json.dumps(sample)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+            running[folder] = worker
+            selector.register(worker.stdout, selectors.EVENT_READ, folder)
+        for key, _ in selector.select():
+            folder = key.data
+            line = key.fileobj.readline()
+            if line:
+                message = json.loads(line)
+                if "progress" in message and on_progress:
+                    on_progress(folder.name, *message["progress"])
+                elif "reports" in message:
+                    results[folder] = [ExerciseReport(**r) for r in message["reports"]]
+                elif "error" in message:
+                    results[folder] = [ExerciseReport(folder.name, "(unit)", error=message["error"])]
+                continue
+            selector.unregister(key.fileobj)
+            key.fileobj.close()
+            running.pop(folder).wait()
+            results.setdefault(folder, [ExerciseReport(folder.name, "(unit)", error="the unit's worker died")])
+    return [report for folder in folders for report in results[folder]]
+
+
+# ------------------------------------------------------------------ reports
+def _rate(report: ExerciseReport) -> str:
+    rate = report.kill_rate
+    return "n/a" if rate is None else f"{100 * rate:.0f} %"
+
+
+def markdown_table(reports: list[ExerciseReport]) -> str:
+    lines = ["| unit | exercise | mutants | killed | survived | equivalent | valid variants accepted | kill rate |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in reports:
+        lines.append(f"| {r.unit} | {r.exercise} | {r.mutants} | {r.killed} | {len(r.survivors)} | "
+                     f"{len(r.equivalents)} | {r.variants_accepted}/{r.variants} | "
+                     f"{'error' if r.error else _rate(r)} |")
+    mutants = sum(r.mutants for r in reports)
+    killed = sum(r.killed for r in reports)
+    counted = mutants - sum(len(r.equivalents) for r in reports)
+    lines.append(f"| **all** | {len(reports)} exercises | {mutants} | {killed} | "
+                 f"{sum(len(r.survivors) for r in reports)} | {sum(len(r.equivalents) for r in reports)} | "
+                 f"{sum(r.variants_accepted for r in reports)}/{sum(r.variants for r in reports)} | "
+                 f"{100 * killed / counted if counted else 0:.0f} % |")
+    return "\n".join(lines)
+
+
+def details(reports: list[ExerciseReport]) -> list[str]:
+    """One line per survivor, rejected variant, equivalent and error."""
+    lines = []
+    for r in reports:
+        where = f"{r.unit}/{r.exercise}"
+        lines += [f"{where}: error: {r.error}"] if r.error else []
+        lines += [f"{where}: survived: {s}" for s in r.survivors]
+        lines += [f"{where}: variant rejected: {v}" for v in r.rejected_variants]
+        lines += [f"{where}: equivalent: {e}" for e in r.equivalents]
+    return lines
+
+
+@click.command("audit")
+@click.argument("units", nargs=-1)
+@click.option("--exercise", "exercise_ids", multiple=True, help="Only this exercise (its grade_id); repeatable.")
+@click.option("--quick", is_flag=True, help=f"A fixed-seed sample of {QUICK_SAMPLE} mutants per exercise (as CI runs).")
+@click.option("--markdown", is_flag=True, help="Print the per-exercise table as Markdown.")
+@click.option("--jobs", "-j", type=int, default=2, show_default=True, help="Units audited at once.")
+def audit_command(units, exercise_ids, quick, markdown, jobs):
+    """Mutation-test every exercise's grade cell (all units, or UNITS) and report kill rates.
+
+    Each mutant is a small change to the solution in solutions/; it is killed when the
+    exercise's whole grade cell (hidden tests included) fails it, as the grader's re-check
+    judges. Exits 1 when an exercise kills under 90 % of its non-equivalent mutants, a
+    valid variant is rejected, or the solution itself fails.
+    """
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from .course import find_root, unit_named, units as all_units
+
+    root = find_root()
+    chosen = [unit_named(root, name) for name in units] if units else all_units(root)
+    console = Console(highlight=False, stderr=True)
+    started = time.monotonic()
+    with Progress(console=console, transient=True) as bar:
+        tasks = {unit.name: bar.add_task(unit.name, total=None) for unit in chosen}
+
+        def on_progress(unit, exercise, done, total):
+            bar.update(tasks[unit], description=f"{unit} · {exercise} {done}/{total}", advance=1)
+
+        reports = audit_course([unit.folder for unit in chosen], set(exercise_ids) or None,
+                               QUICK_SAMPLE if quick else None, jobs, on_progress)
+    click.echo(markdown_table(reports) if markdown else "\n".join(
+        f"{r.unit:24} {r.exercise:28} {r.killed:3}/{r.mutants - len(r.equivalents):<3} killed  {_rate(r):>6}"
+        f"  variants {r.variants_accepted}/{r.variants}{'  ERROR' if r.error else ''}" for r in reports))
+    for line in details(reports):
+        click.echo(("- " if markdown else "  ") + line)
+    click.echo(f"\n{len(reports)} exercises audited in {time.monotonic() - started:.0f} s"
+               f"{' (--quick sample)' if quick else ''}.")
+    sys.exit(0 if reports and all(r.ok for r in reports) else 1)
+
+
+if __name__ == "__main__":                           # a unit worker of audit_course
+    _worker(Path(sys.argv[1]), set(json.loads(sys.argv[2])) or None, json.loads(sys.argv[3]))
