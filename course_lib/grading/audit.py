@@ -20,10 +20,11 @@ Design choices, and why:
   student's own code (the own-work rule, :mod:`course_lib.checks.own_work`, is never the
   reason for a kill), and the function's signature stays what the checks call.
 * **Reviewed lists beside the source.** ``solutions/NN_slug/audit.toml`` holds, per unit, the
-  equivalent mutants (``[[equivalent]]``: ``exercise``, ``change`` as the report prints it, and
-  a ``reason``), which are listed once and left out of the kill rate, and the valid variants
-  (``[[variant]]``: ``exercise``, ``reason``, ``code``, and ``answer``, the index of the answer
-  cell it replaces, default 0): other correct answers that must pass.
+  equivalent mutants (``[[equivalent]]``: ``exercise``, ``change`` as the report prints it,
+  optionally its ``line`` in the answer cell, and a ``reason``), which are listed once and
+  left out of the kill rate, and the valid variants (``[[variant]]``: ``exercise``,
+  ``reason``, ``code``, and ``answer``, the index of the answer cell it replaces, default 0):
+  other correct answers that must pass.
 * **Run the notebook once, fork per mutant.** A worker process per unit executes the setup,
   earlier exercises and the plain cells the graded cells need (cells nothing graded reads,
   such as plots, are skipped), up to each exercise's first answer cell. There it forks
@@ -186,14 +187,20 @@ def mutants(source: str, answer: int = 0) -> list[Mutant]:
         for inner in ast.walk(function):
             inputs[id(inner)] = [a.arg for a in function.args.args]
     original = ast.unparse(tree)
+    nodes = list(ast.walk(tree))
+    position = {id(node): index for index, node in enumerate(nodes)}
+    parent = {id(child): position[id(node)] for node in nodes for child in ast.iter_child_nodes(node)}
     found: dict[str, Mutant] = {}
-    for index, node in enumerate(ast.walk(tree)):
+    for index, node in enumerate(nodes):
         line = getattr(node, "lineno", None)
         if line is None or not first <= line <= last or isinstance(node, ast.JoinedStr):
             continue
+        # a number or a slice alone says little: the change is shown in its enclosing expression
+        shown = parent[id(node)] if isinstance(node, (ast.Constant, ast.Slice)) and id(node) in parent else index
         for kind, new in _edits(node, inputs.get(id(node), [])):
             copied = copy.deepcopy(tree)
-            _replace(copied, list(ast.walk(copied))[index], new)
+            copied_nodes = list(ast.walk(copied))
+            _replace(copied, copied_nodes[index], new)
             try:
                 mutated = ast.unparse(ast.fix_missing_locations(copied))
                 compile(mutated, "<mutant>", "exec")
@@ -201,7 +208,8 @@ def mutants(source: str, answer: int = 0) -> list[Mutant]:
                 continue
             if mutated == original or mutated in found:
                 continue
-            change = f"{_short(node)} -> {_short(new)}"
+            after = new if shown == index else copied_nodes[shown]
+            change = f"{_short(nodes[shown])} -> {_short(after)}"
             found[mutated] = Mutant(answer, kind, change, line, mutated)
     return list(found.values())
 
@@ -468,15 +476,22 @@ def _audit_exercise(unit, exercise, cells, namespace, reviewed, sample, progress
         report.error = f"the solution itself fails: {baseline.note}"
         return report
     candidates = [m for answer, i in enumerate(exercise.answers) for m in mutants(cells[i]["source"], answer)]
-    equivalent = {e["change"]: e.get("reason", "") for e in reviewed["equivalent"] if e.get("exercise") == exercise.grade_id}
+    reviewed_here = [e for e in reviewed["equivalent"] if e.get("exercise") == exercise.grade_id]
+
+    def equivalent_reason(mutant: Mutant) -> str | None:
+        """The reviewed reason when ``mutant`` is a listed equivalent (``line`` narrows a ``change`` that recurs)."""
+        return next((e.get("reason", "") for e in reviewed_here
+                     if e.get("change") == mutant.change and e.get("line", mutant.line) == mutant.line), None)
+
     chosen = _sample(candidates, unit, exercise.grade_id, sample)
     variants = [v for v in reviewed["variant"] if v.get("exercise") == exercise.grade_id]
     total = len(chosen) + len(variants)
     for done, mutant in enumerate(chosen, 1):
         report.mutants += 1
         outcome = _evaluate(namespace, with_answer(mutant.answer, mutant.source), exercise.grade_id, timeout)
-        if mutant.change in equivalent:
-            report.equivalents.append(f"{mutant.change}  ({equivalent[mutant.change]})")
+        reason = equivalent_reason(mutant)
+        if reason is not None:
+            report.equivalents.append(f"line {mutant.line}: {mutant.change}  ({reason})")
         elif outcome.passed:
             report.survivors.append(f"line {mutant.line}: {mutant.change}  [{mutant.kind}]")
         else:
