@@ -163,7 +163,7 @@ def check_conv_output_size(conv_output_size, seed: int = 0, num_cases: int = 6) 
             message += "\nHint: output size = (n + 2*pad - k) / stride + 1."
         raise CheckFailure(message)
 
-    bad_cases = [(32, 5, 2, 0), (7, 3, 3, 0), (10, 4, 4, 0), (3, 5, 1, 0)]
+    bad_cases = [(32, 5, 2, 0), (7, 3, 3, 0), (10, 4, 4, 0), (3, 5, 1, 0), (4, 5, 1, 0)]   # last: one pixel short
     for n, k, stride, pad in bad_cases:
         label = f"conv_output_size({n}, {k}, stride={stride}, pad={pad})"
         # the exception a student raises is part of the answer here, so it is recorded as data

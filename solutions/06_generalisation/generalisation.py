@@ -211,6 +211,7 @@ check_early_stopping(early_stopping)
 ### BEGIN HIDDEN TESTS
 check_early_stopping(early_stopping, seed=4, num_epochs=40, patience=5)
 check_early_stopping(early_stopping, seed=9, num_epochs=25, patience=1)
+check_early_stopping(early_stopping, seed=4, num_epochs=12, patience=30)
 ### END HIDDEN TESTS
 
 # %% [markdown]
