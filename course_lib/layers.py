@@ -288,7 +288,8 @@ BATCHNORM_EPSILON = 1e-3
 
 
 def batchnorm_state(num_features: int) -> dict[str, np.ndarray]:
-    """Fresh moving statistics, as Keras starts them: ``moving_mean`` zeros (D,), ``moving_var`` ones (D,)."""
+    """Fresh moving statistics, as Keras starts them: ``moving_mean`` zeros and ``moving_var`` ones,
+    each of shape (D,) for D = ``num_features``."""
     return {"moving_mean": np.zeros(num_features), "moving_var": np.ones(num_features)}
 
 

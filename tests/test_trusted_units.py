@@ -283,7 +283,17 @@ WRONG = {  # (unit, grade cell): (the student's answer cell, words of the messag
         "def conv_output_size(n, k, stride=1, pad=0):\n    return (n + 2 * pad - k) // stride + 1\n",
         "Raise a ValueError"),
     ("04_convolution", "hand_result"): ("hand_result = np.array([[5.0, 7.0], [-2.0, 2.0]]).T\n", "swapped"),
-    ("04_convolution", "conv2d_forward"): ("conv2d_forward = conv.conv2d_forward_naive\n", "vectorised"),
+    # the student's own loops (the course's loop version would now fail the own-work rule first)
+    ("04_convolution", "conv2d_forward"): (
+        "def conv2d_forward(x, W, b, stride=1, pad=0):\n"
+        "    N, H, Wd, C = x.shape\n    K, F = W.shape[0], W.shape[3]\n"
+        "    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))\n"
+        "    Ho, Wo = (H + 2 * pad - K) // stride + 1, (Wd + 2 * pad - K) // stride + 1\n"
+        "    out = np.zeros((N, Ho, Wo, F))\n"
+        "    for n in range(N):\n        for i in range(Ho):\n            for j in range(Wo):\n"
+        "                patch = xp[n, i * stride:i * stride + K, j * stride:j * stride + K, :]\n"
+        "                out[n, i, j] = np.tensordot(patch, W, axes=3) + b\n"
+        "    return out, (x, W, b, stride, pad)\n", "vectoris"),
     ("04_convolution", "cnn"): (
         "cnn = keras.Sequential([keras.Input((32, 32, 1)), keras.layers.Conv2D(2, 3), keras.layers.Flatten(),\n"
         "                        keras.layers.Dense(2, activation='softmax')])\n", "at least 0.9"),
