@@ -1,19 +1,26 @@
-"""Every unit end to end under real nbgrader: build, release, autograde.
+"""Every unit end to end under real grading: build, release, autograde.
 
-For each unit: the instructor's solution notebook scores full marks under
-``nbgrader autograde``; the untouched student release scores zero without stopping
-the grader; the release holds no solution line and no hidden test; locked cells
-stay locked. These tests run for every folder in ``solutions/``.
+For each unit, graded by ``dlcourse autograde`` (nbgrader's autograde in a sandbox, then
+the trusted re-check) while the kernels compute with another OpenBLAS core type and one
+BLAS thread than the grader (:func:`conftest.other_numerics_env`: the same grade on any
+machine, issue 12): the instructor's solution scores full marks with no re-check note;
+the untouched student release scores zero without stopping the grader. Stock ``nbgrader
+autograde`` grades unit 01 too (the course stays an ordinary nbgrader course). The
+release holds no solution line and no hidden test; locked cells stay locked. These tests
+run for every folder in ``solutions/``.
 """
 
 from __future__ import annotations
 
 import re
+import subprocess
 
 import nbformat
 import pytest
 
-from conftest import ROOT, UNIT_NAMES, make_course, run_tool, scores, submit
+from conftest import (BIN, ROOT, UNIT_NAMES, make_course, other_numerics_env, run_tool, scores, submit,
+                      tool_env)
+from course_lib.grading.autograde import read_log
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +33,9 @@ def graded(request, tmp_path_factory):
     for source in sorted((course / "build" / "source" / unit).glob("*.ipynb")):
         submit(course, "solution", unit, source)
         submit(course, "untouched", unit, course / "notebooks" / unit / source.name)
-    result = run_tool("nbgrader", "autograde", unit, "--force", cwd=course, check=False)
+    env = {**tool_env(), **other_numerics_env(tmp_path_factory.mktemp(f"{unit}-kernels"))}
+    result = subprocess.run([str(BIN / "dlcourse"), "autograde", unit, "--jobs", "2"], cwd=course, env=env,
+                            text=True, capture_output=True, timeout=900)
     return unit, course, result
 
 
@@ -42,6 +51,8 @@ def test_solution_scores_full_marks(graded):
     assert got["max"] > 0
     failed = {k: v for k, v in got.items() if k not in ("total", "max") and not v}
     assert got["total"] == got["max"], f"{unit}: the solution lost points in {failed}"
+    notes = [row["notes"] for row in read_log(course) if row["student"] == "solution"]
+    assert notes and not any("re-check" in note or "own-work" in note for note in notes), notes
 
 
 def test_untouched_release_scores_zero(graded):
@@ -53,6 +64,18 @@ def test_untouched_release_scores_zero(graded):
 def test_solution_and_release_have_the_same_exercises(graded):
     unit, course, _ = graded
     assert set(scores(course, unit, "solution")) == set(scores(course, unit, "untouched"))
+
+
+def test_stock_nbgrader_grades_the_course(tmp_path):
+    """The course is an ordinary nbgrader course: stock ``nbgrader autograde`` gives unit 01's solution full marks."""
+    unit = UNIT_NAMES[0]
+    course = make_course(tmp_path / "course", [unit])
+    for source in sorted((course / "build" / "source" / unit).glob("*.ipynb")):
+        submit(course, "solution", unit, source)
+    result = run_tool("nbgrader", "autograde", unit, "--force", cwd=course, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    got = scores(course, unit, "solution")
+    assert got["max"] > 0 and got["total"] == got["max"], got
 
 
 def _marked_blocks(text: str, begin: str, end: str) -> list[str]:

@@ -2,11 +2,12 @@
 
 The graded kernel and the grader's trusted re-check are two processes. Their numerical
 libraries may pick other kernels (``OPENBLAS_CORETYPE``), thread counts or builds, and so
-compute a check's inputs with other last bits. Here every unit's solution is graded by the
-real ``dlcourse autograde`` while the kernels run another OpenBLAS core type and one BLAS
-thread (:func:`conftest.other_numerics_env`), and must score full marks with no re-check
-note. The attack corpus grades its honest submissions the same way
-(``tests/test_attack_corpus.py``).
+compute a check's inputs with other last bits. ``tests/test_notebooks.py`` grades every
+unit's solution with the real ``dlcourse autograde`` while the kernels run another
+OpenBLAS core type and one BLAS thread (:func:`conftest.other_numerics_env`), and requires
+full marks with no re-check note; the attack corpus grades its honest submissions the same
+way (``tests/test_attack_corpus.py``). Here: that the kernels really compute differently,
+the record's identity and tolerance, and the sandbox's environment and binds.
 
 The sandbox must also bind what the kernel imports (the course installed from another
 folder than the grader's) and say why, before grading anyone, when a kernel cannot start.
@@ -23,20 +24,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import (ROOT, UNIT_NAMES, grader_blas, kernel_numerics, make_course, other_numerics_env,
-                      scores, submit, tool_env, typed_by_a_student)
+from conftest import (ROOT, UNIT_NAMES, grader_blas, kernel_numerics, make_course, scores, submit, tool_env,
+                      typed_by_a_student)
 from course_lib.checks import evidence
 from course_lib.checks.linear import _problem, check_mse_gradients
 from course_lib.grading import sandbox
 from course_lib.grading.autograde import read_log
 from course_lib.grading.grade_worker import real_cause
-
-
-def _grading_env(jupyter: Path, **extra: str) -> dict[str, str]:
-    """The grader's environment with the machine's own BLAS choice, and kernels that differ from it."""
-    env = {**tool_env(), **other_numerics_env(jupyter), **extra}
-    env.pop("OPENBLAS_CORETYPE", None)
-    return env
 
 
 def _autograde(course: Path, unit: str, env: dict[str, str], *options: str) -> subprocess.CompletedProcess:
@@ -45,32 +39,7 @@ def _autograde(course: Path, unit: str, env: dict[str, str], *options: str) -> s
 
 
 # ------------------------------------------------------------------ every unit, other numerics in the kernel
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    """Every unit's solution notebooks graded with the kernels' BLAS different from the grader's."""
-    folder = tmp_path_factory.mktemp("numerics")
-    course = make_course(folder / "course", UNIT_NAMES)
-    env = _grading_env(folder / "jupyter")
-    runs = {}
-    for unit in UNIT_NAMES:
-        for source in sorted((course / "build" / "source" / unit).glob("*.ipynb")):
-            submit(course, "solution", unit, source)
-        runs[unit] = _autograde(course, unit, env)
-    return course, runs
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("unit", UNIT_NAMES)
-def test_solution_scores_full_marks_with_other_numerics_in_the_kernel(graded, unit):
-    course, runs = graded
-    assert runs[unit].returncode == 0, runs[unit].stdout[-2000:] + runs[unit].stderr[-2000:]
-    got = scores(course, unit, "solution")
-    lost = {k: v for k, v in got.items() if k not in ("total", "max") and not v}
-    assert got["max"] > 0 and got["total"] == got["max"], f"{unit} lost points in {lost}"
-    rows = [row for row in read_log(course) if row["assignment"] == unit]
-    assert rows and all("re-check" not in row["notes"] for row in rows), rows
-
-
+# Every unit's solution and untouched release are graded this way in tests/test_notebooks.py.
 def test_the_kernels_really_run_other_numerics(tmp_path):
     """The overriding kernel spec reaches the kernel inside the sandbox: its BLAS is not the grader's."""
     numerics = kernel_numerics()
