@@ -130,7 +130,21 @@ def _early_stopping_variants(losses: np.ndarray, patience: int) -> dict[str, tup
     return {"right": ref.early_stopping_epochs(losses, patience),
             "first rise": (first_rise - 1, first_rise),
             "patience + 1": ref.early_stopping_epochs(losses, patience + 1),
-            "patience - 1": ref.early_stopping_epochs(losses, max(patience - 1, 0))}
+            "patience - 1": ref.early_stopping_epochs(losses, max(patience - 1, 0)),
+            "ties reset": _stopping_on_ties(losses, patience)}
+
+
+def _stopping_on_ties(losses: np.ndarray, patience: int) -> tuple[int, int]:
+    """(best_epoch, stop_epoch) of the wrong rule that takes a loss equal to the best as a new best."""
+    best_loss, best_epoch, waited = np.inf, 0, 0
+    for epoch, loss in enumerate(losses):
+        if loss <= best_loss:
+            best_loss, best_epoch, waited = loss, epoch, 0
+        else:
+            waited += 1
+            if waited >= patience:
+                return best_epoch, epoch
+    return best_epoch, len(losses) - 1
 
 
 @graded_check
@@ -144,6 +158,9 @@ def check_early_stopping(early_stopping: Callable[..., Any], seed: int = 0, num_
     """
     name = "early_stopping"
     losses, weights = early_stopping_problem(seed, num_epochs)
+    best, stop = ref.early_stopping_epochs(losses, patience)
+    if best + 1 < stop:
+        losses[best + 1] = losses[best]      # a tie with the best: not a new best (strictly lower only)
     result = call_student(early_stopping, losses, weights, patience, name=name)
     best_epoch, stop_epoch, best_weights = unpack(name, result, ("best_epoch", "stop_epoch", "best_weights"))
     variants = _early_stopping_variants(losses, patience)
@@ -155,7 +172,9 @@ def check_early_stopping(early_stopping: Callable[..., Any], seed: int = 0, num_
                   "patience + 1": "one epoch too late: stop when the count of epochs without improvement "
                                   "reaches `patience` (>=), not when it exceeds it.",
                   "patience - 1": "one epoch too early: count every epoch without improvement since the best, "
-                                  "and stop when the count reaches `patience`."}
+                                  "and stop when the count reaches `patience`.",
+                  "ties reset": "a loss equal to the best is not an improvement: a new best must be strictly "
+                                "lower (`<`, not `<=`)."}
         diagnosis = next((text for label, text in reason.items() if variants[label] == got
                           and variants[label] != variants["right"]), None)
         if got[0] == int(np.argmin(losses)) and got[0] > expected_stop:

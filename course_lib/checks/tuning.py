@@ -447,6 +447,8 @@ def check_ensemble_report(ensemble_report, seed: int = 0, num_models: int = 4, n
     labels = rng.integers(0, 2, num_examples)
     logits = (2 * labels - 1) * 1.2 + rng.normal(scale=1.5, size=(num_models, num_examples))
     members = 1 / (1 + np.exp(-logits))
+    members[:, 0] = 0.5            # a tie: "above 0.5" is class 1, so exactly 0.5 is class 0
+    members[0, 1] = 0.5
     got = call_student(ensemble_report, members, labels, name="ensemble_report")
     if not isinstance(got, dict):
         raise CheckFailure(f"ensemble_report should return a dict, not a {type(got).__name__}.")
