@@ -498,11 +498,13 @@ def test_init_weights_rejects(answer, words):
 
 
 # --------------------------------------------------------------------------- augmentation
-def _augmentation(flip="horizontal_and_vertical", shift=0.1, value_range=(0.0, 1.0), extra=(), drop=()):
+def _augmentation(flip="horizontal_and_vertical", shift=0.1, value_range=(0.0, 1.0), extra=(), drop=(),
+                  width_shift=None, brightness=0.15):
     layers = {"flip": keras.layers.RandomFlip(flip),
               "rotation": keras.layers.RandomRotation(0.25, fill_mode="reflect"),
-              "shift": keras.layers.RandomTranslation(shift, shift, fill_mode="reflect"),
-              "brightness": keras.layers.RandomBrightness(0.15, value_range=value_range)}
+              "shift": keras.layers.RandomTranslation(shift, shift if width_shift is None else width_shift,
+                                                      fill_mode="reflect"),
+              "brightness": keras.layers.RandomBrightness(brightness, value_range=value_range)}
     return keras.Sequential([layer for name, layer in layers.items() if name not in drop] + list(extra))
 
 
@@ -519,6 +521,9 @@ def test_augmentation_accepts(capsys):
     (_augmentation(value_range=(0, 255)), ["value_range=(0, 1)"]),
     (_augmentation(flip="horizontal"), ["horizontal_and_vertical"]),
     (_augmentation(shift=0.5), ["small"]),
+    (_augmentation(width_shift=-0.9), ["small"]),                       # the width's shift counts too
+    (_augmentation(brightness=-0.85), ["brightness"]),
+    (_augmentation(value_range=(0.0, 2.0)), ["value_range=(0, 1)"]),
     (_augmentation(drop=("brightness",)), ["brightness"]),
     (_augmentation(drop=("rotation", "shift")), ["rotations", "small shifts"]),
     (_augmentation(extra=(keras.layers.RandomCrop(16, 16),)), ["image size"]),

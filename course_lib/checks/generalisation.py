@@ -633,8 +633,11 @@ def _describe_augmentation(model: Any, images: np.ndarray) -> dict[str, Any]:
     layer_info = []
     for layer in model.layers:
         config = layer.get_config()
+        factors = [config.get(key) for key in ("factor", "height_factor", "width_factor") if key in config]
         layer_info.append({"type": type(layer).__name__, "mode": str(config.get("mode", "")),
                            "factor": str(config.get("factor", config.get("height_factor", ""))),
+                           "factors": [abs(float(v)) for f in factors if f is not None
+                                       for v in (f if isinstance(f, (list, tuple)) else [f])],
                            "value_range": [float(v) for v in config.get("value_range", (0, 0))]})
     keras.utils.set_random_seed(0)
     trained = [keras.ops.convert_to_numpy(model(images, training=True)) for _ in range(2)]
@@ -664,11 +667,18 @@ def check_augmentation_model(augmentation: Any, seed: int = 0, num_images: int =
     if flip["mode"] != "horizontal_and_vertical":
         raise CheckFailure(f"RandomFlip has mode {flip['mode']!r}; a cell has no up or down either: "
                            "mode='horizontal_and_vertical'.")
-    shift = next(layer for layer in seen["layers"] if layer["type"] == "RandomTranslation")
-    factors = [abs(float(v)) for v in shift["factor"].strip("()[] ").split(",") if v.strip()]
-    if factors and max(factors) > 0.2:
-        raise CheckFailure(f"RandomTranslation shifts by up to {max(factors)} of the image: that can push the "
-                           "cell out of the picture. Keep shifts small (0.1).")
+    layer_of = {layer["type"]: layer for layer in seen["layers"]}
+    limits = {"RandomTranslation": (0.2, "shifts by up to {} of the image: that can push the cell out of the "
+                                         "picture. Keep shifts small (0.1 of the height and the width)."),
+              "RandomBrightness": (0.3, "changes the brightness by up to {} of the value range: a cell image that "
+                                        "bright or dark is no longer realistic. Keep it small (0.15).")}
+    for layer_type, (limit, message) in limits.items():
+        factors = layer_of[layer_type]["factors"]
+        if not factors or max(factors) > limit or min(factors) == 0:
+            raise CheckFailure(f"{layer_type} {message.format(max(factors) if factors else 0)}")
+    if layer_of["RandomBrightness"]["value_range"] != [0.0, 1.0]:
+        raise CheckFailure(f"RandomBrightness has value_range={tuple(layer_of['RandomBrightness']['value_range'])}; "
+                           "the images hold values in [0, 1]: value_range=(0, 1).")
     train = as_array("augmented images", seen["train"])
     assert_shape("augmented images", train, images.shape, hint="augmentation must keep the image size "
                  "(no RandomCrop or Resizing here).")

@@ -673,8 +673,9 @@ plt.show()
 #
 # **Exercise 12.** Build `augmentation`, a `keras.Sequential` for the cell images (N, H, W, 1)
 # with values in [0, 1], containing `RandomFlip("horizontal_and_vertical")`, a
-# `RandomRotation` (with `fill_mode="reflect"`), a small `RandomTranslation` (at most 0.1 of
-# the height and width; `fill_mode="reflect"`), and `RandomBrightness` on the images' scale.
+# `RandomRotation` (with `fill_mode="reflect"`; a cell may turn by any angle), a small
+# `RandomTranslation` (at most 0.1 of the height and width; `fill_mode="reflect"`), and a
+# small `RandomBrightness` (`factor` about 0.15, at most 0.3) on the images' scale.
 # *Hint:* read the `value_range` argument of `RandomBrightness`.
 #
 # **Exercise 13.** Fill `augmentation_choices`: for each key, `True` when the augmentation
