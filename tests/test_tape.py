@@ -11,8 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow")
-keras = pytest.importorskip("keras")
+import tensorflow as tf  # noqa: E402 (a dependency: a broken install must fail, not skip)
+import keras  # noqa: E402
 
 from course_lib import tape  # noqa: E402
 from course_lib.data.genes import gene_expression  # noqa: E402
