@@ -269,6 +269,14 @@ _SGD_MISTAKES = {
 }
 
 
+def _differ(a, b) -> bool:
+    """Whether two weight vectors differ by more than rounding. Written without np.allclose on purpose:
+    an inverted comparison ("different seeds must differ") that a notebook's patched NumPy answers would
+    fail the check in the kernel before its hidden tests run, leaving them no record to re-check."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return a.shape != b.shape or bool(np.max(np.abs(a - b)) > 1e-9 * (1.0 + np.max(np.abs(b))))
+
+
 @graded_check
 def check_train_sgd(train_sgd, seed: int = 0, num_examples: int = 200, num_features: int = 4,
                     learning_rate: float = 0.05, batch_size: int = 16, num_epochs: int = 15) -> None:
@@ -299,11 +307,11 @@ def check_train_sgd(train_sgd, seed: int = 0, num_examples: int = 200, num_featu
         raise CheckFailure(f"history[-1] = {history[-1]:.5g} but the MSE of the returned w, b on all of X is "
                            f"{final:.5g}: record the loss on the whole training set after each epoch.")
     again = run(1)
-    if not np.allclose(again[0], w):
+    if _differ(again[0], w):
         raise CheckFailure("two runs with the same seed gave different weights: create one "
                            "`np.random.default_rng(seed)` and draw every permutation from it.")
     expected_w, expected_b, expected_history = _sgd_variant(X, y, seed=1, **arguments)
-    if np.allclose(run(2)[0], w):
+    if not _differ(run(2)[0], w):
         raise CheckFailure("two different seeds gave the same weights: shuffle with "
                            "`rng = np.random.default_rng(seed)`, not a fixed generator or the data's order.")
     variants = {mistake: _sgd_variant(X, y, seed=1, mistake=mistake, **arguments) for mistake in _SGD_MISTAKES}

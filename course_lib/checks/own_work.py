@@ -172,13 +172,13 @@ class _Uses(ast.NodeVisitor):
         self.mentions_root = False
 
     def visit_Import(self, node: ast.Import) -> None:
+        # importing a module uses nothing yet: a later attribute read (or a bound function) does
         for alias in node.names:
             if alias.name == ROOT or alias.name.startswith(ROOT + "."):
                 if alias.asname:
                     self.bound[alias.asname] = alias.name
                 else:
                     self.bound[ROOT] = ROOT
-                self.used.append(alias.name)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         module = node.module or ""
@@ -190,7 +190,18 @@ class _Uses(ast.NodeVisitor):
                     continue
                 dotted = f"{module}.{alias.name}"
                 self.bound[alias.asname or alias.name] = dotted
-                self.used.append(dotted)
+                if not _is_module(dotted):       # a function bound by name is a use; a module is not yet
+                    self.used.append(dotted)
+
+    def _mentions_course(self, call: ast.Call) -> bool:
+        """Whether a call's arguments name ``course_lib``: a string, or a name bound to its modules."""
+        for argument in [*call.args, *(k.value for k in call.keywords)]:
+            for node in ast.walk(argument):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str) and ROOT in node.value:
+                    return True
+                if isinstance(node, ast.Name) and (node.id == ROOT or node.id in self.bound or node.id in self.aliases):
+                    return True
+        return False
 
     def _resolve(self, node: ast.expr) -> str | None:
         parts = []
@@ -207,9 +218,9 @@ class _Uses(ast.NodeVisitor):
         if node.attr in ("__dict__", "__getattribute__"):
             self.dynamic = True
         dotted = self._resolve(node)
-        if dotted:
+        if dotted and isinstance(node.ctx, ast.Load):    # `module.name = ...` changes it, does not use it
             self.used.append(dotted)
-        else:
+        elif not dotted:
             self.generic_visit(node)
 
     def visit_Name(self, node: ast.Name) -> None:
@@ -227,10 +238,11 @@ class _Uses(ast.NodeVisitor):
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
         name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-        if name in _DYNAMIC_CALLS:
+        # by name at run time: only when an argument names course_lib or one of its modules
+        if name in _DYNAMIC_CALLS and self._mentions_course(node):
             self.dynamic = True
-        if isinstance(func, ast.Name) and name in _UNSEEN_DEFINITIONS:     # exec(...), not model.compile(...)
-            self.dynamic = self.unseen = True
+        if isinstance(func, ast.Name) and name in _UNSEEN_DEFINITIONS and self._mentions_course(node):
+            self.dynamic = self.unseen = True     # exec(...) of course code, not model.compile(...)
         if (name in ("update", "run_path") and isinstance(func, ast.Attribute)
                 and (name == "run_path" or _is_namespace(func.value))):
             self.dynamic = self.unseen = True
@@ -242,6 +254,16 @@ def _is_namespace(node: ast.expr) -> bool:
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
         return node.func.id in _NAMESPACES
     return isinstance(node, ast.Attribute) and node.attr == "__dict__"
+
+
+def _is_module(dotted: str) -> bool:
+    """Whether ``dotted`` names a module (found without importing it)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(dotted) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _answer_names(tree: ast.AST) -> set[str]:
