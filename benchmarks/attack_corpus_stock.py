@@ -39,7 +39,7 @@ from attack_corpus import (CELL_TIMEOUT_S, CORPUS, HONEST, LIMIT_OPTIONS, MARK, 
 from course_lib.grading.build import build  # noqa: E402
 
 BIN = Path(sys.executable).parent
-CONFIG = ("from pathlib import Path\nfrom course_lib.grading.nbconfig import configure\n"
+CONFIG = ("from pathlib import Path\nfrom course_lib.grading.config import configure\n"
           "configure(get_config(), Path(__file__).resolve().parent)\n")
 CLASSMATE = HONEST[0]                # graded before each attack, in each throwaway copy
 STOCK_CELL_LIMIT = [f"--Execute.timeout={CELL_TIMEOUT_S}", f"--CourseExecute.timeout={CELL_TIMEOUT_S}"]

@@ -6,14 +6,14 @@ The unit's solution is graded as a student's submission by
 
 * stock ``nbgrader autograde`` (nbgrader's own API, the course's configuration, one notebook),
 * ``dlcourse autograde --jobs 1`` (one grading worker: :func:`grade_submission`, then the
-  parent's :class:`Recorder` writes the master gradebook), and
+  parent's :class:`GradingLog` writes the master gradebook), and
 * ``dlcourse autograde --jobs 2`` (two workers grading two copies side by side, each kernel
   with its share of the math threads, as ``autograde`` sets them).
 
 Each grading runs in a fresh forked process, instrumented from outside the grader (nothing in
 ``course_lib`` changes): the executor's ``preprocess`` (kernel start to kernel shutdown), each
-cell's ``preprocess_cell``, the trusted re-check (:func:`grade_worker.recheck`), nbgrader's
-``SaveAutoGrades`` (the notebook's gradebook) and the parent's ``Recorder.record`` (master
+cell's ``preprocess_cell``, the trusted re-check (:func:`worker.recheck`), nbgrader's
+``SaveAutoGrades`` (the notebook's gradebook) and the parent's ``GradingLog.record`` (master
 gradebook and ``autograded/``). "kernel start" is the time from the executor's start to its
 first cell (kernel launch, sandbox, ``kernel_info``); "imports" are the cells holding only
 import lines; "CPU" is the user+system time of the grading process and its kernel.
@@ -44,12 +44,17 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from course_lib.grading import grade_worker  # noqa: E402
-from course_lib.grading.autograde import Recorder, default_jobs, load_course_config, snapshot_gradebook  # noqa: E402
+from course_lib.grading import worker as grade_worker  # noqa: E402
+from course_lib.grading.config import load_course_config  # noqa: E402
+from course_lib.grading.execution import limited_execute  # noqa: E402
+from course_lib.grading.execution.limited_execute import Limits  # noqa: E402
+from course_lib.grading.gradebook import GradingLog, snapshot_gradebook  # noqa: E402
+from course_lib.grading.intake.validate import read_folder  # noqa: E402
+from course_lib.grading.pools import default_jobs  # noqa: E402
 from course_lib.grading.build import build  # noqa: E402
-from course_lib.grading.grade_worker import CommonPayload, Limits, SubmissionPayload, read_folder  # noqa: E402
+from course_lib.grading.worker import CommonPayload, SubmissionPayload  # noqa: E402
 
-CONFIG = ("from pathlib import Path\nfrom course_lib.grading.nbconfig import configure\n"
+CONFIG = ("from pathlib import Path\nfrom course_lib.grading.config import configure\n"
           "configure(get_config(), Path(__file__).resolve().parent)\n")
 BIN = Path(sys.executable).parent
 # THREAD_VARIABLES as grade_worker had them before issue 22, and none at all (one change at a time)
@@ -153,7 +158,7 @@ def _graded(job) -> dict:
     """In a forked child: grade one submission, return its result, events, wall and CPU time."""
     kind, args, variables = job
     if variables is not None:
-        grade_worker.THREAD_VARIABLES = variables
+        limited_execute.THREAD_VARIABLES = variables
     EVENTS.clear()
     start, cpu = time.perf_counter(), CpuMeter()
     result = _stock(*args) if kind == "stock" else _ours(*args)
@@ -254,7 +259,7 @@ def main() -> int:
                                         for s in ("alice", "bob")], 2)
                 print(f"round {round_ + 1}: {name} {max(r['wall'] for r in runs):.1f} s", file=sys.stderr, flush=True)
                 if name != "stock":
-                    recorder = Recorder(base, args.unit, config, notebooks)
+                    recorder = GradingLog(base, args.unit, config, notebooks)
                     try:
                         for run in runs:
                             start = time.perf_counter()
@@ -279,7 +284,7 @@ def main() -> int:
     print("| --- |" + " ---: |" * len(graders))
     for part in ("kernel start", "imports", "cells", "re-check", "gradebook (notebook)", "other grader work"):
         print(f"| {part} | " + " | ".join(f"{splits[n][part]:.2f}" for n in graders) + " |")
-    print("| gradebook (master, Recorder.record) | " + " | ".join(
+    print("| gradebook (master, GradingLog.record) | " + " | ".join(
         f"{best[n].get('record', 0.0):.2f}" if n != "stock" else "(in notebook's)" for n in graders) + " |")
     print("| **wall, one notebook** | " + " | ".join(f"**{best[n]['wall']:.2f}**" for n in graders) + " |")
     print("| CPU (grader + kernel) | " + " | ".join(f"{best[n]['cpu']:.2f}" for n in graders) + " |")

@@ -34,11 +34,11 @@ sys.path.insert(0, str(ROOT))
 
 import nbformat  # noqa: E402
 
-from course_lib.grading.autograde import read_log  # noqa: E402
+from course_lib.grading.gradebook import read_log  # noqa: E402
 from course_lib.grading.build import build  # noqa: E402
 
 BIN = Path(sys.executable).parent
-CONFIG = ("from pathlib import Path\nfrom course_lib.grading.nbconfig import configure\n"
+CONFIG = ("from pathlib import Path\nfrom course_lib.grading.config import configure\n"
           "configure(get_config(), Path(__file__).resolve().parent)\n")
 
 MISTAKES_01 = {   # answer cell -> a wrong answer a student could write
@@ -101,7 +101,7 @@ def bare_execution(notebook: Path, repeat: int) -> float:
     """Mean seconds of a bare nbclient run of ``notebook`` (the course's kernel, on IPC)."""
     from nbclient import NotebookClient
 
-    from course_lib.grading.kernels import IpcKernelMixin
+    from course_lib.grading.execution.kernels import IpcKernelMixin
 
     class Client(IpcKernelMixin, NotebookClient):
         pass

@@ -37,7 +37,7 @@ from autograde_profile import CpuMeter  # noqa: E402
 from autograde_throughput import BIN, CONFIG, ROOT, UNITS, env, grades, with_mistakes  # noqa: E402
 
 from course_lib.grading.build import build  # noqa: E402
-from course_lib.grading.grade_worker import THREAD_VARIABLES  # noqa: E402
+from course_lib.grading.execution.limited_execute import THREAD_VARIABLES  # noqa: E402
 
 KINDS = ("honest", "wrong", "wrong", "broken")
 BROKEN = ("blank", "not-json", "syntax-error")

@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from course_lib.grading.build import build  # noqa: E402
-from course_lib.grading.course import units  # noqa: E402
-from course_lib.grading.selfcheck import check  # noqa: E402
+from course_lib.grading.config import units  # noqa: E402
+from course_lib.grading.check import check  # noqa: E402
 
 BUDGET_S = 60.0
 
@@ -34,7 +34,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         course = Path(scratch)
         (course / "nbgrader_config.py").write_text(
-            "from pathlib import Path\nfrom course_lib.grading.nbconfig import configure\n"
+            "from pathlib import Path\nfrom course_lib.grading.config import configure\n"
             "configure(get_config(), Path(__file__).resolve().parent)\n")
         build(ROOT, only=chosen, output_root=course)
         for unit in chosen:

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 import nbformat  # noqa: E402
 
 from autograde_throughput import BIN, CONFIG, NB, UNIT, env, make_class, totals  # noqa: E402
-from course_lib.grading.autograde import read_log  # noqa: E402
+from course_lib.grading.gradebook import read_log  # noqa: E402
 from course_lib.grading.build import build  # noqa: E402
 
 MODES = ("off", "required")
@@ -49,7 +49,8 @@ def grade(course: Path, mode: str) -> tuple[float, float]:
 
 def recheck_seconds(course: Path, repeat: int) -> tuple[float, int]:
     """Mean seconds of the trusted re-check of one solution notebook, and its number of grade cells."""
-    from course_lib.grading.grade_worker import LimitedExecute, grade_cell_sources, recheck
+    from course_lib.grading.execution.limited_execute import LimitedExecute
+    from course_lib.grading.worker import grade_cell_sources, recheck
 
     solution = course / "build" / "source" / UNIT / NB
     with tempfile.TemporaryDirectory(prefix="dlcourse-recheck-") as folder:

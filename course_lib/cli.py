@@ -1,4 +1,10 @@
-"""``dlcourse``: the course's command line. Thin: it parses, then calls ``course_lib.grading``."""
+"""``dlcourse``: the course's command line. Thin: it parses, calls ``course_lib.grading``, prints.
+
+Every ``dlcourse`` command is defined here, and only here; the work is in the module of the
+same name under :mod:`course_lib.grading` (``check`` in :mod:`~course_lib.grading.check`,
+``autograde`` in :mod:`~course_lib.grading.autograde`, ...), what they print in
+:mod:`~course_lib.grading.console` or beside the work.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,9 @@ from pathlib import Path
 
 import click
 
-from .grading.course import CourseError, find_root
+from .grading.audit import QUICK_SAMPLE
+from .grading.config import CELL_TIMEOUT_S, KERNEL_MEMORY_MB, NOTEBOOK_TIMEOUT_S, CourseError, course_root, find_root
+from .grading.similarity import DEFAULT_THRESHOLD
 
 
 def _console():
@@ -65,7 +73,7 @@ def check(notebook, verbose):
     or the hint where there is one). Exits 1 when any check fails (nbgrader validate
     always exits 0).
     """
-    from .grading.selfcheck import check_with_table
+    from .grading.check import check_with_table
 
     console = _console()
     results = check_with_table(console, notebook, verbose=verbose)
@@ -81,7 +89,7 @@ def check(notebook, verbose):
 @main.command()
 def kernels():
     """Install the course's CPU and GPU Jupyter kernels into this environment."""
-    from .grading.kernels import install_kernels
+    from .grading.execution.kernels import install_kernels
 
     for path in install_kernels():
         click.echo(f"installed kernel {Path(path).name} in {path}")
@@ -111,8 +119,7 @@ def write_missing_sources(root: Path) -> bool:
     until ``dlcourse build``. Returns whether anything was written.
     """
     from .grading.build import write_sources
-    from .grading.course import units
-    from .grading.nbconfig import SOURCE_DIRECTORY
+    from .grading.config import SOURCE_DIRECTORY, units
 
     if not (root / "solutions").is_dir() or (root / SOURCE_DIRECTORY).is_dir():
         return False
@@ -147,31 +154,206 @@ def lab(port, no_browser, jupyter_args):
     os.execve(sys.executable, command, lab_environment())
 
 
-from .grading.autograde import autograde_command  # noqa: E402
+@main.command("autograde")
+@click.argument("assignment")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Worker processes (default: one per core).")
+@click.option("--student", "students", multiple=True, metavar="ID",
+              help="Grade only this student (repeat, or separate IDs with commas, for more).")
+@click.option("--force", is_flag=True, help="Regrade submissions that are already graded.")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Grade on a Dask distributed cluster (e.g. tcp://10.0.0.5:8786) instead of local processes.")
+@click.option("--cell-timeout", type=click.IntRange(min=1), default=None, metavar="SECONDS",
+              help=f"Time limit per cell (default: {CELL_TIMEOUT_S}).")
+@click.option("--notebook-timeout", type=click.IntRange(min=1), default=None, metavar="SECONDS",
+              help=f"Wall-clock limit per notebook (default: {NOTEBOOK_TIMEOUT_S}).")
+@click.option("--memory-mb", type=click.IntRange(min=0), default=None, metavar="MB",
+              help=f"Memory limit per kernel, 0 for none (default: {KERNEL_MEMORY_MB}).")
+@click.option("--sandbox", type=click.Choice(["auto", "required", "off"]), default=None,
+              help="Run each kernel in a bubblewrap sandbox: auto (where it can start, else warn), "
+                   "required (refuse without it) or off (default: the course config's "
+                   "LimitedExecute.sandbox, else auto).")
+def autograde(assignment, jobs, students, force, scheduler, cell_timeout, notebook_timeout, memory_mb, sandbox):
+    """Grade every submission of ASSIGNMENT in submitted/, in parallel; resume where a run stopped.
 
-main.add_command(autograde_command)
+    Grades go to the gradebook, executed notebooks to autograded/, and one line per
+    submission (seconds, score, status, notes) to grading-log.csv in the course root.
+    Exits 1 when a submission could not be graded because of a grader error.
+    """
+    from dataclasses import replace
 
-from .grading.feedback import feedback_command  # noqa: E402
-from .grading.reports import grades_command  # noqa: E402
+    from .grading.pools import start_forkserver
 
-main.add_command(feedback_command)
-main.add_command(grades_command)
+    if not scheduler:
+        start_forkserver()
+    from .grading.autograde import autograde as run_autograde
+    from .grading.console import BarReporter, PlainReporter, autograde_summary
+    from .grading.execution.limited_execute import Limits
+    from .grading.gradebook import LOG_NAME
 
-from .grading.submit import submit_command  # noqa: E402
+    limits = Limits()
+    for name, value in (("cell_timeout_s", cell_timeout), ("notebook_timeout_s", notebook_timeout),
+                        ("memory_mb", memory_mb), ("sandbox", sandbox)):
+        if value is not None:
+            limits = replace(limits, **{name: value})
+    students = [s.strip() for item in students for s in item.split(",") if s.strip()]
+    root = course_root()
+    console = _console()
+    reporter = BarReporter(console) if console.is_terminal else PlainReporter(lambda line: click.echo(line))
+    summary = run_autograde(root, assignment, jobs=jobs, students=students, force=force, scheduler=scheduler,
+                            limits=limits, reporter=reporter)
+    autograde_summary(summary, console, root / LOG_NAME)
+    if summary.interrupted:
+        sys.exit(130)
+    sys.exit(1 if summary.failed else 0)
 
-main.add_command(submit_command)
 
-from .grading.collect import collect_command  # noqa: E402
+@main.command("feedback")
+@click.argument("assignment")
+@click.option("--student", "students", multiple=True, metavar="ID",
+              help="Write feedback for this student only (repeat for more). Default: every graded student.")
+def feedback(assignment, students):
+    """Write HTML feedback for ASSIGNMENT to feedback/<student>/<assignment>/<notebook>.html.
 
-main.add_command(collect_command)
+    Each page shows the student's notebook with every check's message and the points
+    per exercise from the gradebook, but never the source of hidden tests. Run it after
+    `dlcourse autograde` (or `nbgrader autograde`); running it again rewrites the pages.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .grading.similarity import similarity_command  # noqa: E402
+    from .grading.console import print_line
+    from .grading.feedback import Course, generate_feedback
 
-main.add_command(similarity_command)
+    console = _console()
+    root = course_root()
+    with Progress(TextColumn("feedback {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task(assignment, total=None)
+        result = generate_feedback(root, assignment, students,
+                                   progress=lambda student, done, total: bar.update(task, completed=done, total=total))
+    for problem in result.problems:
+        print_line(console, f"note: {problem}", "yellow")
+    folder = Course.load(root).feedback
+    console.print(f"Wrote {len(result.written)} feedback page(s) for {len(result.students)} student(s) "
+                  f"of {result.assignment} to {folder}/<student>/{result.assignment}/.", soft_wrap=True)
+    if students and len(result.students) < len(set(students)):
+        raise SystemExit(1)
 
-from .grading.audit import audit_command  # noqa: E402
 
-main.add_command(audit_command)
+@main.command("grades")
+@click.argument("assignment")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the files (default: grades/<assignment>/ in the course folder).")
+def grades(assignment, out):
+    """Export ASSIGNMENT's grades (CSV), an item analysis (CSV, Markdown) and a score histogram (PNG).
+
+    Every student in the gradebook appears in grades.csv; one without a graded
+    submission scores 0. Prints the item analysis as a table.
+    """
+    from .grading.console import print_line
+    from .grading.grades import collect, print_tables, write_reports
+
+    console = _console()
+    root = course_root()
+    report = collect(root, assignment)
+    folder = out or root / "grades" / report.assignment
+    written = write_reports(report, folder)
+    print_tables(report, console)
+    graded = [t for t in report.totals if t.submitted]
+    missing = [t.student for t in report.totals if not t.submitted]
+    if missing:
+        print_line(console, f"no graded submission (0 points): {', '.join(missing)}", "yellow")
+    console.print(f"{len(graded)} graded of {len(report.totals)} student(s). Wrote "
+                  + ", ".join(p.name for p in written) + f" to {folder}/", soft_wrap=True)
+
+
+@main.command("submit")
+@click.argument("notebook_or_unit")
+@click.option("--student", metavar="ID", envvar="DLCOURSE_STUDENT", show_envvar=True,
+              help="Your student id, as your instructor gave it.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the archive (default: submissions/ in the course).")
+@click.option("--no-check", is_flag=True, help="Skip the self-check (faster).")
+def submit(notebook_or_unit, student, out, no_check):
+    """Pack your work on a unit into submissions/<student>_<unit>.zip, ready to upload.
+
+    NOTEBOOK_OR_UNIT is a notebook (notebooks/01_linear_regression/linear_regression.ipynb),
+    a unit folder, or a unit name (01_linear_regression, or 01). Your notebooks are
+    self-checked first, then archived exactly as saved: save them in JupyterLab first.
+    """
+    from .grading.submit import hand_in
+
+    hand_in(_console(), notebook_or_unit, student, out, no_check)
+
+
+@main.command("collect")
+@click.argument("unit")
+@click.argument("archives", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--due", metavar="ISO_TIME",
+              help="Due date for the late report, e.g. 2025-03-01T23:59+01:00 (without an offset: local "
+                   "time). Default: the assignment's due date in the gradebook.")
+def collect(unit, archives, due):
+    """Import students' archives (from `dlcourse submit`) of UNIT into submitted/.
+
+    ARCHIVES are .zip files or folders searched for them. Every archive is verified
+    before anything is written; duplicates keep the newest and set the others aside in
+    submitted-aside/; late and unknown students are reported. Safe to run again.
+    Exits 1 when an archive was refused.
+    """
+    from .grading.collect import collect as run_collect, parse_due
+    from .grading.console import collect_summary
+
+    root = course_root()
+    summary = run_collect(root, unit, list(archives), due=parse_due(due) if due else None)
+    collect_summary(summary, _console(), root)
+    sys.exit(1 if summary.refused else 0)
+
+
+@main.command("similarity")
+@click.argument("unit")
+@click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=DEFAULT_THRESHOLD, show_default=True,
+              help="Flag pairs whose similarity (0 to 1) is at least this.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the HTML page (default: similarity.html in the course root).")
+def similarity(unit, threshold, output):
+    """Report answer cells of UNIT that are near-identical between students, or to the reference.
+
+    Compares every student's answer cells per exercise after normalising names, comments,
+    whitespace and literal formatting, and writes the flagged pairs side by side to an HTML
+    page. Nothing is penalised: it is evidence for a person to read.
+    """
+    from .grading.similarity import print_summary, write_report
+
+    report, output = write_report(course_root(), unit, threshold, output)
+    print_summary(report, _console(), output)
+
+
+@main.command("audit")
+@click.argument("units", nargs=-1)
+@click.option("--exercise", "exercise_ids", multiple=True, help="Only this exercise (its grade_id); repeatable.")
+@click.option("--quick", is_flag=True, help=f"A fixed-seed sample of {QUICK_SAMPLE} mutants per exercise (as CI runs).")
+@click.option("--markdown", is_flag=True, help="Print the per-exercise table as Markdown.")
+@click.option("--jobs", "-j", type=int, default=2, show_default=True, help="Units audited at once.")
+def audit(units, exercise_ids, quick, markdown, jobs):
+    """Mutation-test every exercise's grade cell (all units, or UNITS) and report kill rates.
+
+    Each mutant is a small change to the solution in solutions/; it is killed when the
+    exercise's whole grade cell (hidden tests included) fails it, as the grader's re-check
+    judges. Exits 1 when an exercise kills under 90 % of its non-equivalent mutants, a
+    valid variant is rejected, or the solution itself fails.
+    """
+    from rich.console import Console
+
+    from .grading.audit import audit_units, report_lines
+
+    console = Console(highlight=False, stderr=True)
+    reports, seconds = audit_units(console, find_root(), units, set(exercise_ids) or None,
+                                   QUICK_SAMPLE if quick else None, jobs)
+    for line in report_lines(reports, markdown):
+        click.echo(line)
+    click.echo(f"\n{len(reports)} exercises audited in {seconds:.0f} s{' (--quick sample)' if quick else ''}.")
+    sys.exit(0 if reports and all(r.ok for r in reports) else 1)
+
 
 if __name__ == "__main__":
     main()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from course_lib.grading.course import units
+from course_lib.grading.config import units
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -18,7 +18,7 @@ UNIT_NAMES = [unit.name for unit in units(ROOT)]
 
 NBGRADER_CONFIG = """\
 from pathlib import Path
-from course_lib.grading.nbconfig import configure
+from course_lib.grading.config import configure
 configure(get_config(), Path(__file__).resolve().parent)
 """
 
@@ -118,7 +118,7 @@ def other_numerics_env(folder: Path) -> dict[str, str]:
 
     from jupyter_client.kernelspec import KernelSpecManager
 
-    from course_lib.grading.kernels import KERNELS
+    from course_lib.grading.execution.kernels import KERNELS
 
     numerics = kernel_numerics()
     manager = KernelSpecManager()

@@ -32,7 +32,7 @@ from attack_corpus import (BACKGROUND_DELAY_S, CORPUS, HONEST, LIMIT_OPTIONS, MA
                            UNIT, Attack, NetworkProbe, Sources, file_hashes, gradebook_state, outputs_text, place,
                            selected, supervise)
 from conftest import make_course, other_numerics_env, run_tool, scores, tool_env
-from course_lib.grading.autograde import read_log
+from course_lib.grading.gradebook import read_log
 
 pytestmark = pytest.mark.slow
 

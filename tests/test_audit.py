@@ -15,7 +15,7 @@ import pytest
 
 from conftest import ROOT
 from course_lib.grading import audit
-from course_lib.grading.course import units
+from course_lib.grading.config import units
 
 HEADER = """# ---
 # jupyter:

@@ -27,11 +27,12 @@ import psutil
 import pytest
 
 from conftest import BIN, make_course, run_tool, scores, submit, tool_env
-from course_lib.grading import limited_kernel
-from course_lib.grading.autograde import LOG_NAME, MANIFEST, autograde, read_log
-from course_lib.grading.course import CourseError
-from course_lib.grading.grade_worker import (KILLED, NOT_RUN, LimitedExecute, check_notebook,
-                                             repair_duplicates, validate_submission)
+from course_lib.grading.execution import limited_kernel
+from course_lib.grading.autograde import autograde
+from course_lib.grading.config import CourseError
+from course_lib.grading.execution.limited_execute import KILLED, NOT_RUN, LimitedExecute
+from course_lib.grading.gradebook import LOG_NAME, MANIFEST, read_log
+from course_lib.grading.intake.validate import check_notebook, repair_duplicates, validate_submission
 
 UNIT = "01_linear_regression"
 NB = "linear_regression.ipynb"
@@ -305,7 +306,7 @@ def test_dask_cluster_gives_the_same_grades(graded, tmp_path):
 def test_missing_assignment_and_empty_submitted_are_one_line_errors(tmp_path, root):
     from nbgrader.api import Gradebook
 
-    from course_lib.grading.nbconfig import ensure_environment_on_path
+    from course_lib.grading.config import ensure_environment_on_path
 
     ensure_environment_on_path()   # a new gradebook runs `alembic`
     course = tmp_path / "course"
@@ -360,7 +361,7 @@ def test_launcher_sets_the_limit_then_execs():
     with pytest.raises(SystemExit):
         limited_kernel.parse(["--memory-mb", "64"])
     code = "import resource; print(resource.getrlimit(resource.RLIMIT_AS)[0] // 2**20)"
-    out = subprocess.run([sys.executable, "-I", "-m", "course_lib.grading.limited_kernel", "--memory-mb", "700",
+    out = subprocess.run([sys.executable, "-I", "-m", "course_lib.grading.execution.limited_kernel", "--memory-mb", "700",
                           "--limit", "as", "--", sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env=tool_env())
     assert out.stdout.strip() == "700"
@@ -407,7 +408,7 @@ def test_waits_for_kernel_messages_in_slices():
     import asyncio
     from queue import Empty
 
-    from course_lib.grading.grade_worker import POLL_SLICE_S, _poll_in_slices
+    from course_lib.grading.execution.jupyter_workarounds import POLL_SLICE_S, poll_in_slices
 
     class Channel:   # the message is there, but a wait only finds it when it times out
         async def get_msg(self, timeout=None):
@@ -419,7 +420,7 @@ def test_waits_for_kernel_messages_in_slices():
             return {"msg_type": "execute_reply"}
 
     channel = Channel()
-    _poll_in_slices(channel)
+    poll_in_slices(channel)
     started = time.monotonic()
     assert asyncio.run(channel.get_msg(timeout=120)) == {"msg_type": "execute_reply"}
     assert asyncio.run(channel.get_msg(timeout=None)) == {"msg_type": "execute_reply"}

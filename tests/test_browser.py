@@ -33,8 +33,8 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from conftest import BIN, NBGRADER_CONFIG, ROOT, tool_env
 from course_lib.grading.build import write_sources
-from course_lib.grading.course import units
-from course_lib.grading.selfcheck import check
+from course_lib.grading.config import units
+from course_lib.grading.check import check
 from test_lab import free_port
 
 pytestmark = pytest.mark.slow

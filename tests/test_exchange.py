@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 
 from conftest import BIN, make_course, scores, submit, tool_env
-from course_lib.grading.nbconfig import COURSE_ID
+from course_lib.grading.config import COURSE_ID
 
 UNIT = "01_linear_regression"
 NB = "linear_regression.ipynb"

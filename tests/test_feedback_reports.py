@@ -26,7 +26,7 @@ from nbformat.v4 import new_code_cell, new_notebook, new_output
 from conftest import ROOT, make_course, run_tool, scores, submit, with_answer
 from course_lib.grading.feedback import (HIDDEN_LINE_NOTE, HIDDEN_NOTICE, HiddenTests, failure_message,
                                          generate_feedback, sanitise_notebook, split_hidden)
-from course_lib.grading.reports import message_key
+from course_lib.grading.grades import message_key
 
 UNIT = "01_linear_regression"
 NOTEBOOK = "linear_regression"

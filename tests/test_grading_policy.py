@@ -12,8 +12,8 @@ import nbformat
 import pytest
 
 from conftest import make_course, run_tool, scores, submit, with_answer
-from course_lib.grading.kernels import CPU_KERNEL, resolve_kernel
-from course_lib.grading.selfcheck import check as self_check
+from course_lib.grading.execution.kernels import CPU_KERNEL, resolve_kernel
+from course_lib.grading.check import check as self_check
 
 UNIT = "01_linear_regression"
 NOTEBOOK = "linear_regression.ipynb"

@@ -15,8 +15,8 @@ import nbformat
 import pytest
 
 from conftest import BIN, make_course, submit, tool_env, with_answer
-from course_lib.grading.autograde import default_jobs
-from course_lib.grading.grade_worker import THREAD_VARIABLES, LimitedExecute
+from course_lib.grading.pools import default_jobs
+from course_lib.grading.execution.limited_execute import THREAD_VARIABLES, LimitedExecute
 
 UNIT = "01_linear_regression"
 NB = "linear_regression.ipynb"

@@ -112,7 +112,7 @@ def test_a_fresh_clone_gets_the_sources_formgrader_lists(tmp_path):
     import shutil
 
     from course_lib.cli import write_missing_sources
-    from course_lib.grading.course import units
+    from course_lib.grading.config import units
 
     shutil.copytree(ROOT / "solutions", tmp_path / "solutions")
     assert write_missing_sources(tmp_path)

@@ -20,7 +20,7 @@ import pytest
 
 from conftest import (BIN, ROOT, UNIT_NAMES, make_course, other_numerics_env, run_tool, scores, submit,
                       tool_env)
-from course_lib.grading.autograde import read_log
+from course_lib.grading.gradebook import read_log
 
 pytestmark = pytest.mark.slow
 

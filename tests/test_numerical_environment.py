@@ -28,9 +28,9 @@ from conftest import (ROOT, UNIT_NAMES, grader_blas, kernel_numerics, make_cours
                       typed_by_a_student)
 from course_lib.checks import evidence
 from course_lib.checks.linear import _problem, check_mse_gradients
-from course_lib.grading import sandbox
-from course_lib.grading.autograde import read_log
-from course_lib.grading.grade_worker import real_cause
+from course_lib.grading.execution import sandbox
+from course_lib.grading.gradebook import read_log
+from course_lib.grading.worker import real_cause
 
 
 def _autograde(course: Path, unit: str, env: dict[str, str], *options: str) -> subprocess.CompletedProcess:
@@ -199,7 +199,7 @@ def _kernels_importing(folder: Path, package: Path) -> dict[str, str]:
     """Course kernel specs under ``folder`` whose Python imports ``course_lib`` from ``package``'s parent."""
     from jupyter_client.kernelspec import KernelSpecManager
 
-    from course_lib.grading.kernels import KERNELS
+    from course_lib.grading.execution.kernels import KERNELS
     for name in KERNELS:
         spec = KernelSpecManager().get_kernel_spec(name)
         (folder / "kernels" / name).mkdir(parents=True)

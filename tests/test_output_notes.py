@@ -1,6 +1,6 @@
 """The report's notes about output: only output the grader trimmed or lost is reported as such.
 
-Fast: no kernel. The cells are what :class:`~course_lib.grading.grade_worker.LimitedExecute`
+Fast: no kernel. The cells are what :class:`~course_lib.grading.execution.limited_execute.LimitedExecute`
 leaves after execution, passed through nbgrader's ``LimitOutput`` as autograding does.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 import nbformat
 from nbgrader.preprocessors import LimitOutput
 
-from course_lib.grading.grade_worker import KILLED, Limits, _error_output, limit_notes
-from course_lib.grading.outputs import NOTE_PREFIX, OutputLimiter
+from course_lib.grading.execution.limited_execute import KILLED, Limits, _error_output, limit_notes
+from course_lib.grading.execution.outputs import NOTE_PREFIX, OutputLimiter
 
 PRINT = "step      1: loss 0.50000000, weights [0.1234, 0.5678, 0.9012]\n"
 

@@ -24,7 +24,7 @@ from course_lib.checks.compare import CheckFailure
 from course_lib.checks.linear import check_mse_gradients, check_predict
 from course_lib.grading import trusted
 from course_lib.grading.build import write_sources
-from course_lib.grading.course import units
+from course_lib.grading.config import units
 
 
 # ------------------------------------------------------------------ in the kernel

@@ -28,9 +28,9 @@ import psutil
 import pytest
 
 from conftest import make_course, run_tool, scores, submit
-from course_lib.grading import limited_kernel, sandbox
-from course_lib.grading.autograde import read_log
-from course_lib.grading.outputs import NOTE_PREFIX, OutputLimiter
+from course_lib.grading.execution import limited_kernel, sandbox
+from course_lib.grading.gradebook import read_log
+from course_lib.grading.execution.outputs import NOTE_PREFIX, OutputLimiter
 
 UNIT, NB = "01_linear_regression", "linear_regression.ipynb"
 OPTIONS = ["--jobs", "2", "--cell-timeout", "10", "--memory-mb", "1500"]

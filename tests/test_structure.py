@@ -1,4 +1,4 @@
-"""Damaged notebook structure is put back from the gradebook before grading (course_lib.grading.structure)."""
+"""Damaged notebook structure is put back from the gradebook before grading (course_lib.grading.intake.structure)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import json
 import pytest
 
 from conftest import ROOT, make_course
-from course_lib.grading.grade_worker import check_notebook, is_code
-from course_lib.grading.structure import assignment_cells, restore_metadata, restore_tests
+from course_lib.grading.intake.validate import check_notebook, is_code
+from course_lib.grading.intake.structure import assignment_cells, restore_metadata, restore_tests
 
 UNIT, NAME = "01_linear_regression", "linear_regression"
 

@@ -18,7 +18,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from rich.console import Console
 
 from course_lib.checks.compare import CheckFailure
-from course_lib.grading import feedback, messages, reports, selfcheck
+from course_lib.grading import check, feedback, grades, messages
 from course_lib.grading.messages import exercise_line, failure_message, summary_line
 from course_lib.grading.offline_page import PAGE_STYLE, finish_page, prerender_math
 from course_lib.grading.trusted import GRADER_ERROR, MISS_MESSAGE
@@ -68,7 +68,7 @@ def written(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def executed(written):
-    return selfcheck.execute(written)
+    return check.execute(written)
 
 
 def cell(notebook, grade_id: str):
@@ -158,8 +158,8 @@ def test_a_grader_side_miss_is_not_worded_as_the_students_fault():
 
 def test_check_feedback_and_grades_share_one_summary():
     assert feedback.failure_message is messages.failure_message
-    assert reports.failure_message is messages.failure_message
-    assert not hasattr(selfcheck, "first_failure_line")
+    assert grades.failure_message is messages.failure_message
+    assert not hasattr(check, "first_failure_line")
 
 
 # --------------------------------------------------------------------------- item 2: dlcourse check
@@ -167,7 +167,7 @@ def test_check_feedback_and_grades_share_one_summary():
 @pytest.mark.slow
 def test_the_check_table_shows_the_likely_mistake_and_verbose_the_whole_failure(written):
     console = Console(record=True, width=220, color_system=None)
-    results = selfcheck.check_with_table(console, written, verbose=True)
+    results = check.check_with_table(console, written, verbose=True)
     assert [(r.grade_id, r.passed) for r in results] == [("no_bias", False), ("crash", False), ("right", True)]
     assert results[0].message == BIAS
     text = console.export_text()
@@ -180,10 +180,10 @@ def test_the_check_table_shows_the_likely_mistake_and_verbose_the_whole_failure(
 
 
 def test_the_table_without_verbose_has_no_tracebacks(monkeypatch, tmp_path):
-    result = selfcheck.ExerciseResult("no_bias", 0.0, 1.0, BIAS, "Traceback (most recent call last) ...")
-    monkeypatch.setattr(selfcheck, "check", lambda path, progress=None: [result])
+    result = check.ExerciseResult("no_bias", 0.0, 1.0, BIAS, "Traceback (most recent call last) ...")
+    monkeypatch.setattr(check, "check", lambda path, progress=None: [result])
     console = Console(record=True, width=200, color_system=None)
-    selfcheck.check_with_table(console, tmp_path / "x.ipynb")
+    check.check_with_table(console, tmp_path / "x.ipynb")
     text = console.export_text()
     assert BIAS in text and "Traceback" not in text
 
@@ -192,9 +192,9 @@ def test_the_table_without_verbose_has_no_tracebacks(monkeypatch, tmp_path):
 
 @pytest.mark.slow
 def test_the_validate_report_names_the_exercise_as_dlcourse_check_does(executed, written):
-    from course_lib.grading.preprocessors import name_failed_exercise
+    from course_lib.grading.execution.preprocessors import name_failed_exercise
 
-    results = {r.grade_id: r for r in selfcheck.score_cells(executed)}
+    results = {r.grade_id: r for r in check.score_cells(executed)}
     line = name_failed_exercise(cell(executed, "no_bias"))
     assert line == results["no_bias"].line == "no_bias failed (0 / 1 points): " + BIAS
     first = shown(cell(executed, "no_bias")).split("\nCheckFailure")[0]
@@ -207,8 +207,8 @@ def test_the_validate_button_runs_the_naming_preprocessor():
     from nbgrader.validator import Validator
     from traitlets.config import Config
 
-    from course_lib.grading.nbconfig import configure
-    from course_lib.grading.preprocessors import NameFailedExercises, TolerateStderr
+    from course_lib.grading.config import configure
+    from course_lib.grading.execution.preprocessors import NameFailedExercises, TolerateStderr
 
     configure(Config(), ".")
     chain = Validator.class_traits()["preprocessors"].default_value
@@ -281,6 +281,6 @@ def test_an_unwritten_answer_shows_what_to_do_without_the_stubs_traceback(tmp_pa
                                        "language": "python"}
     path = tmp_path / "stub.ipynb"
     nbformat.write(notebook, path)
-    text = shown(cell(selfcheck.execute(path), "stub"))
+    text = shown(cell(check.execute(path), "stub"))
     assert "`predict` is not written yet" in text, text
     assert "NotImplementedError\n" not in text and "direct cause" not in text and text.count("Traceback") == 1, text

@@ -7,7 +7,7 @@ submit with the real command: ada from a copy outside the course, bob in the rel
 folder itself with the self-check. Their archives are collected and graded beside the
 same notebooks placed in ``submitted/`` directly, and the scores must be equal. Archives
 for the refusal, duplicate and late cases are written with the same writer as ``submit``
-(:func:`course_lib.grading.archive.write_archive`), then tampered with.
+(:func:`course_lib.grading.intake.archive.write_archive`), then tampered with.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import nbformat
 import pytest
 
 from conftest import BIN, ROOT, make_course, run_tool, scores, submit, tool_env
-from course_lib.grading.archive import MANIFEST_NAME, sha256, write_archive
+from course_lib.grading.intake.archive import MANIFEST_NAME, sha256, write_archive
 
 UNIT = "01_linear_regression"
 NB = "linear_regression.ipynb"

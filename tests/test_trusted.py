@@ -15,7 +15,7 @@ import pytest
 from conftest import make_course
 from course_lib.checks import evidence
 from course_lib.grading import trusted
-from course_lib.grading.selfcheck import execute, score_cells
+from course_lib.grading.check import execute, score_cells
 
 UNIT, NOTEBOOK = "01_linear_regression", "linear_regression.ipynb"
 

@@ -29,8 +29,8 @@ from conftest import ROOT
 from course_lib.checks import backprop, convolution, evidence, frameworks
 from course_lib.grading import trusted
 from course_lib.grading.build import write_sources
-from course_lib.grading.course import units
-from course_lib.grading.selfcheck import execute, score_cells
+from course_lib.grading.config import units
+from course_lib.grading.check import execute, score_cells
 
 UNITS = ("02_backpropagation", "03_frameworks", "04_convolution", "05_optimisers", "06_generalisation", "07_tuning")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -1,6 +1,17 @@
-"""Instructor side: build the release, self-check, autograde, feedback and grade reports.
+"""Instructor and student tooling around nbgrader, laid out as one submission flows through it.
 
-The grading itself is nbgrader's; these modules configure it (:mod:`.nbconfig`),
-add what stock nbgrader lacks (kernel fallback and stderr tolerance in
-:mod:`.preprocessors`), and drive it (:mod:`.build`, :mod:`.selfcheck`).
+* :mod:`.config`: the course (root, units) and its nbgrader configuration, loaded one way.
+* :mod:`.build`: ``dlcourse build``, solutions/ to the student release in notebooks/.
+* :mod:`.check`: ``dlcourse check``, the student's self-check, scored as the grader scores.
+* :mod:`.submit` and :mod:`.collect`: ``dlcourse submit`` packs an archive, ``dlcourse
+  collect`` verifies it (:mod:`.intake.archive`) and files it under submitted/.
+* :mod:`.autograde`: ``dlcourse autograde``, the class driver: :mod:`.pools` of
+  :mod:`.worker` processes each grade one submission: :mod:`.intake` (is it gradable?),
+  :mod:`.execution` (its notebooks run in limited, sandboxed kernels), :mod:`.trusted` (the
+  grade cells re-checked outside the kernel); :mod:`.gradebook` records each result.
+* :mod:`.feedback` and :mod:`.grades`: ``dlcourse feedback`` and ``dlcourse grades``, with
+  :mod:`.messages` (the one-line failure summary all of them share).
+* :mod:`.similarity` (with :mod:`.normalise`) and :mod:`.audit` (with :mod:`.mutants`):
+  ``dlcourse similarity`` and ``dlcourse audit``.
+* :mod:`.console`: what the commands print. The commands themselves are in :mod:`course_lib.cli`.
 """

@@ -50,7 +50,6 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
-import copy
 import io
 import json
 import os
@@ -64,7 +63,8 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import click
+from .mutants import Mutant, mutants
+
 
 #: mutants per exercise in ``--quick``, drawn with :data:`SEED`
 QUICK_SAMPLE = 6
@@ -76,150 +76,8 @@ REQUIRED_KILL_RATE = 0.9
 AUDIT_FILE = "audit.toml"
 
 
-# ------------------------------------------------------------------ mutants
-@dataclass(frozen=True)
-class Mutant:
-    """One small change to one answer cell of an exercise."""
-
-    answer: int          # which of the exercise's answer cells it changes
-    kind: str
-    change: str          # ``old -> new``: what the report prints, and what audit.toml names
-    line: int            # line within the answer cell
-    source: str          # the whole mutated answer cell
-
-
-_OPERATOR_SWAPS = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult,
-                   ast.MatMult: ast.Mult, ast.Pow: ast.Mult, ast.FloorDiv: ast.Div}
-_FUNCTION_SWAPS = {"sum": "mean", "mean": "sum", "max": "min", "min": "max", "argmax": "argmin",
-                   "argmin": "argmax", "maximum": "minimum", "minimum": "maximum"}
-_COMPARISON_FLIPS = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt}
-
-
-def _with(node: ast.AST, **changes) -> ast.AST:
-    new = copy.deepcopy(node)
-    for name, value in changes.items():
-        setattr(new, name, value)
-    return new
-
-
-def _called_name(call: ast.Call) -> str | None:
-    func = call.func
-    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
-
-
-def _edits(node: ast.AST, inputs: list[str]):
-    """``(kind, replacement)`` for each mutation of ``node`` (``inputs``: the enclosing function's arguments)."""
-    if isinstance(node, ast.BinOp):
-        swap = _OPERATOR_SWAPS.get(type(node.op))
-        if swap:
-            yield "operator swapped", _with(node, op=swap())
-        if isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
-            yield "term deleted", copy.deepcopy(node.left)
-            yield "term deleted", copy.deepcopy(node.right)
-        if isinstance(node.op, ast.MatMult):
-            yield "arguments swapped", _with(node, left=node.right, right=node.left)
-            yield "transpose added", _with(node, left=ast.Attribute(copy.deepcopy(node.left), "T", ast.Load()))
-            yield "transpose added", _with(node, right=ast.Attribute(copy.deepcopy(node.right), "T", ast.Load()))
-    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        yield "sign dropped", copy.deepcopy(node.operand)
-    elif isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        for value in dict.fromkeys((node.value + 1, node.value - 1)):
-            yield "constant changed", ast.Constant(type(node.value)(value))
-    elif isinstance(node, ast.Call):
-        name = _called_name(node)
-        if name in _FUNCTION_SWAPS:
-            func = node.func
-            swapped = (_with(func, attr=_FUNCTION_SWAPS[name]) if isinstance(func, ast.Attribute)
-                       else _with(func, id=_FUNCTION_SWAPS[name]))
-            yield f"{name} swapped", _with(node, func=swapped)
-        if name == "transpose" and isinstance(node.func, ast.Attribute) and len(node.args) == 1:
-            yield "transpose removed", copy.deepcopy(node.args[0])
-        for index, keyword in enumerate(node.keywords):
-            rest = node.keywords[:index] + node.keywords[index + 1:]
-            if keyword.arg in ("axis", "keepdims"):
-                yield f"{keyword.arg} dropped", _with(node, keywords=rest)
-            if keyword.arg == "axis" and isinstance(keyword.value, ast.Constant) and type(keyword.value.value) is int:
-                other = ast.keyword("axis", ast.Constant(1 if keyword.value.value in (0, -2) else 0))
-                yield "axis changed", _with(node, keywords=[*node.keywords[:index], other, *node.keywords[index + 1:]])
-        positional = [a for a in node.args if not isinstance(a, ast.Starred)]
-        if len(positional) == len(node.args) >= 2:
-            yield "arguments swapped", _with(node, args=[node.args[1], node.args[0], *node.args[2:]])
-    elif isinstance(node, ast.Attribute) and node.attr == "T":
-        yield "transpose removed", copy.deepcopy(node.value)
-    elif isinstance(node, ast.Slice):
-        for bound in ("lower", "upper"):
-            value = getattr(node, bound)
-            if value is not None:
-                for op in (ast.Add(), ast.Sub()):
-                    yield "slice bound moved", _with(node, **{bound: ast.BinOp(copy.deepcopy(value), op, ast.Constant(1))})
-    elif isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _COMPARISON_FLIPS:
-        yield "comparison flipped", _with(node, ops=[_COMPARISON_FLIPS[type(node.ops[0])]()])
-    elif isinstance(node, ast.Return) and node.value is not None:
-        for name in inputs:
-            yield "return replaced by an input", _with(node, value=ast.Name(name, ast.Load()))
-
-
-def _solution_lines(source: str) -> tuple[int, int]:
-    """The first and last line (1-based) strictly between the solution markers (the whole cell without them)."""
-    lines = source.splitlines()
-    begin = next((i for i, text in enumerate(lines, 1) if "### BEGIN SOLUTION" in text), 0)
-    end = next((i for i, text in enumerate(lines, 1) if "### END SOLUTION" in text), len(lines) + 1)
-    return begin + 1, end - 1
-
-
-def _replace(tree: ast.AST, target: ast.AST, new: ast.AST) -> None:
-    for parent in ast.walk(tree):
-        for name, value in ast.iter_fields(parent):
-            if value is target:
-                setattr(parent, name, new)
-                return
-            if isinstance(value, list) and any(item is target for item in value):
-                value[[id(item) for item in value].index(id(target))] = new
-                return
-
-
-def mutants(source: str, answer: int = 0) -> list[Mutant]:
-    """Every mutant of the solution block of one answer cell, without duplicates, in source order."""
-    tree = ast.parse(source)
-    first, last = _solution_lines(source)
-    inputs: dict[int, list[str]] = {}
-    for function in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.Lambda))):
-        for inner in ast.walk(function):
-            inputs[id(inner)] = [a.arg for a in function.args.args]
-    original = ast.unparse(tree)
-    nodes = list(ast.walk(tree))
-    position = {id(node): index for index, node in enumerate(nodes)}
-    parent = {id(child): position[id(node)] for node in nodes for child in ast.iter_child_nodes(node)}
-    found: dict[str, Mutant] = {}
-    for index, node in enumerate(nodes):
-        line = getattr(node, "lineno", None)
-        if line is None or not first <= line <= last or isinstance(node, ast.JoinedStr):
-            continue
-        # a number or a slice alone says little: the change is shown in its enclosing expression
-        shown = parent[id(node)] if isinstance(node, (ast.Constant, ast.Slice)) and id(node) in parent else index
-        for kind, new in _edits(node, inputs.get(id(node), [])):
-            copied = copy.deepcopy(tree)
-            copied_nodes = list(ast.walk(copied))
-            _replace(copied, copied_nodes[index], new)
-            try:
-                mutated = ast.unparse(ast.fix_missing_locations(copied))
-                compile(mutated, "<mutant>", "exec")
-            except (SyntaxError, ValueError, TypeError):
-                continue
-            if mutated == original or mutated in found:
-                continue
-            after = new if shown == index else copied_nodes[shown]
-            change = f"{_short(nodes[shown])} -> {_short(after)}"
-            found[mutated] = Mutant(answer, kind, change, line, mutated)
-    return list(found.values())
-
-
-def _short(node: ast.AST, width: int = 70) -> str:
-    text = " ".join(ast.unparse(node).split())
-    return text if len(text) <= width else text[:width - 3] + "..."
-
-
 # ------------------------------------------------------------------ the unit's cells
+
 @dataclass
 class Exercise:
     """A grade cell and the answer cells since the previous grade cell."""
@@ -602,28 +460,15 @@ def details(reports: list[ExerciseReport]) -> list[str]:
     return lines
 
 
-@click.command("audit")
-@click.argument("units", nargs=-1)
-@click.option("--exercise", "exercise_ids", multiple=True, help="Only this exercise (its grade_id); repeatable.")
-@click.option("--quick", is_flag=True, help=f"A fixed-seed sample of {QUICK_SAMPLE} mutants per exercise (as CI runs).")
-@click.option("--markdown", is_flag=True, help="Print the per-exercise table as Markdown.")
-@click.option("--jobs", "-j", type=int, default=2, show_default=True, help="Units audited at once.")
-def audit_command(units, exercise_ids, quick, markdown, jobs):
-    """Mutation-test every exercise's grade cell (all units, or UNITS) and report kill rates.
-
-    Each mutant is a small change to the solution in solutions/; it is killed when the
-    exercise's whole grade cell (hidden tests included) fails it, as the grader's re-check
-    judges. Exits 1 when an exercise kills under 90 % of its non-equivalent mutants, a
-    valid variant is rejected, or the solution itself fails.
-    """
-    from rich.console import Console
+def audit_units(console, root: Path, names: list[str] | tuple = (), only: set[str] | None = None,
+                sample: int | None = None, jobs: int = 2) -> tuple[list[ExerciseReport], float]:
+    """``dlcourse audit``: audit the units ``names`` (default: all) with a progress bar on ``console``;
+    return the reports and the seconds taken."""
     from rich.progress import Progress
 
-    from .course import find_root, unit_named, units as all_units
+    from .config import unit_named, units as all_units
 
-    root = find_root()
-    chosen = [unit_named(root, name) for name in units] if units else all_units(root)
-    console = Console(highlight=False, stderr=True)
+    chosen = [unit_named(root, name) for name in names] if names else all_units(root)
     started = time.monotonic()
     with Progress(console=console, transient=True) as bar:
         tasks = {unit.name: bar.add_task(unit.name, total=None) for unit in chosen}
@@ -631,16 +476,16 @@ def audit_command(units, exercise_ids, quick, markdown, jobs):
         def on_progress(unit, exercise, done, total):
             bar.update(tasks[unit], description=f"{unit} · {exercise} {done}/{total}", advance=1)
 
-        reports = audit_course([unit.folder for unit in chosen], set(exercise_ids) or None,
-                               QUICK_SAMPLE if quick else None, jobs, on_progress)
-    click.echo(markdown_table(reports) if markdown else "\n".join(
+        reports = audit_course([unit.folder for unit in chosen], only, sample, jobs, on_progress)
+    return reports, time.monotonic() - started
+
+
+def report_lines(reports: list[ExerciseReport], markdown: bool = False) -> list[str]:
+    """What ``dlcourse audit`` prints: the table (plain or Markdown), then one line per detail."""
+    table = markdown_table(reports) if markdown else "\n".join(
         f"{r.unit:24} {r.exercise:28} {r.killed:3}/{r.mutants - len(r.equivalents):<3} killed  {_rate(r):>6}"
-        f"  variants {r.variants_accepted}/{r.variants}{'  ERROR' if r.error else ''}" for r in reports))
-    for line in details(reports):
-        click.echo(("- " if markdown else "  ") + line)
-    click.echo(f"\n{len(reports)} exercises audited in {time.monotonic() - started:.0f} s"
-               f"{' (--quick sample)' if quick else ''}.")
-    sys.exit(0 if reports and all(r.ok for r in reports) else 1)
+        f"  variants {r.variants_accepted}/{r.variants}{'  ERROR' if r.error else ''}" for r in reports)
+    return [table] + [("- " if markdown else "  ") + line for line in details(reports)]
 
 
 if __name__ == "__main__":                           # a unit worker of audit_course

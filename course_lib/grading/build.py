@@ -24,9 +24,9 @@ from pathlib import Path
 import jupytext
 import nbformat
 
-from .course import CourseError, Unit, units
-from .kernels import kernelspec_metadata
-from .nbconfig import RELEASE_DIRECTORY, SOURCE_DIRECTORY, configure
+from .config import CourseError, Unit, units
+from .execution.kernels import kernelspec_metadata
+from .config import RELEASE_DIRECTORY, SOURCE_DIRECTORY, configure
 
 _ID_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 

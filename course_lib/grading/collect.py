@@ -1,7 +1,7 @@
 """``dlcourse collect UNIT ARCHIVES_OR_FOLDER...``: import uploaded archives into ``submitted/``.
 
 Run in the instructor's nbgrader course folder. Each archive made by ``dlcourse submit``
-is verified completely first (:func:`course_lib.grading.archive.read_archive`: zip,
+is verified completely first (:func:`course_lib.grading.intake.archive.read_archive`: zip,
 manifest, names, links, sizes, SHA-256) and only then written, into a temporary folder
 beside its destination that is renamed into place, so a refused archive leaves
 ``submitted/`` as it was and an interrupted run leaves no half-written submission.
@@ -30,10 +30,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import click
-
-from .archive import ArchiveError, Submission, parse_time, read_archive, sha256
-from .course import CourseError, course_root
+from .intake.archive import ArchiveError, Submission, parse_time, read_archive, sha256
+from .config import CourseError, load_course_config
 
 ASIDE_DIRECTORY = "submitted-aside"
 TIMESTAMP_FILE = "timestamp.txt"
@@ -85,8 +83,6 @@ class Course:
 def read_course(root: Path, unit: str) -> Course:
     """The unit's notebook names, due date and the class list, from the gradebook (else the release)."""
     from nbgrader.coursedir import CourseDirectory
-
-    from .autograde import load_course_config
 
     coursedir = CourseDirectory(config=load_course_config(root))
     assignments: dict[str, tuple[set[str], datetime | None]] = {}
@@ -205,7 +201,7 @@ def _move(source: Path, target: Path) -> None:
         shutil.move(str(source), str(target))
 
 
-def _rel(path: Path, root: Path) -> str:
+def relative(path: Path, root: Path) -> str:
     try:
         return str(path.relative_to(root))
     except ValueError:
@@ -234,7 +230,7 @@ def collect(root: Path, unit: str, paths: list[Path], due: datetime | None = Non
     if due is not None:
         summary.due, summary.due_source = due, "--due"
         if course.due is not None and course.due != due:
-            summary.notes.append(f"--due differs from the gradebook's due date ({_when(course.due)}); nbgrader's "
+            summary.notes.append(f"--due differs from the gradebook's due date ({when(course.due)}); nbgrader's "
                                  f"late penalties use the gradebook's")
     elif course.due is not None:
         summary.due, summary.due_source = course.due, "the gradebook"
@@ -262,7 +258,7 @@ def collect(root: Path, unit: str, paths: list[Path], due: datetime | None = Non
                 folder, already = put_aside(course, submission)
                 row.status = "unchanged" if already else "aside"
                 row.notes.append(f"an older duplicate of {newest_row.archive.name}; "
-                                 f"{'already ' if already else ''}kept in {_rel(folder, root)}")
+                                 f"{'already ' if already else ''}kept in {relative(folder, root)}")
     except OSError as error:   # every placement is a rename of a complete folder: running again resumes
         raise CourseError(f"cannot write {error.filename or 'the course folder'} ({error.strerror or error}); "
                           f"fix that and run the same command again") from None
@@ -280,84 +276,23 @@ def _place(course: Course, submission: Submission, row: Row) -> None:
         if existing is not None and existing >= submission.submitted_at:
             folder, already = put_aside(course, submission)
             row.status = "unchanged" if already else "aside"
-            row.notes.append(f"{_rel(dest, course.root)} holds a submission from {_when(existing)}, not older "
-                             f"than this one; {'already ' if already else ''}kept in {_rel(folder, course.root)}")
+            row.notes.append(f"{relative(dest, course.root)} holds a submission from {when(existing)}, not older "
+                             f"than this one; {'already ' if already else ''}kept in {relative(folder, course.root)}")
             return
     stage = _staged(submission, dest.parent)   # fully written before anything is moved
     if dest.exists():
         old = _free(course.aside / submission.student / course.unit / _stamp(read_timestamp(dest)))
         _move(dest, old)
         row.status = "replaced"
-        row.notes.append(f"replaces the earlier submission, now kept in {_rel(old, course.root)}")
+        row.notes.append(f"replaces the earlier submission, now kept in {relative(old, course.root)}")
     else:
         row.status = "imported"
     os.rename(stage, dest)
 
 
-# --------------------------------------------------------------------------- command line
-
-def _when(moment: datetime) -> str:
+def when(moment: datetime) -> str:
+    """``2025-03-01 09:15 UTC``."""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def duration(span: timedelta) -> str:
-    """``2 d 3 h``, ``3 h 05 min``, ``12 min``, ``40 s``."""
-    seconds = int(span.total_seconds())
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    return f"{minutes} min" if minutes else f"{seconds} s"
-
-
-def print_summary(summary: Summary, console, root: Path) -> None:
-    """One line per refusal and note (never wrapped, so it greps), then a table and the counts."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    def line(text: str, style: str = "") -> None:
-        console.print(f"[{style}]{escape(text)}[/]" if style else escape(text), soft_wrap=True)
-
-    for note in summary.notes:
-        line(f"note: {note}", "yellow")
-    for row in summary.rows:
-        name = _rel(row.archive.resolve(), Path.cwd())
-        if row.status == "refused":
-            line(f"refused {name}: {row.notes[0]}", "red")
-            continue
-        if row.late_by is not None:
-            line(f"late: {name} ({row.student}) by {duration(row.late_by)}", "yellow")
-        for note in row.notes:
-            line(f"{name} ({row.student}): {note}", "yellow")
-    table = Table(title=f"Collected archives of {summary.unit}")
-    table.add_column("archive", overflow="fold")
-    for column in ("student", "result", "submitted", "late by"):
-        table.add_column(column, no_wrap=True)
-    colours = {"imported": "green", "replaced": "green", "unchanged": "", "aside": "yellow", "refused": "red"}
-    for row in summary.rows:
-        status = f"[{colours[row.status]}]{row.status}[/]" if colours[row.status] else row.status
-        table.add_row(escape(row.archive.name), escape(row.student), status,
-                      _when(row.submitted_at) if row.submitted_at else "",
-                      duration(row.late_by) if row.late_by is not None else "")
-    console.print(table)
-    counts: dict[str, int] = {}
-    for row in summary.rows:
-        counts[row.status] = counts.get(row.status, 0) + 1
-    late = sum(row.late_by is not None for row in summary.rows)
-    text = (f"{len(summary.rows)} archive(s) of {summary.unit}: "
-            + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) + ". ")
-    if summary.due is not None:
-        text += f"Due {_when(summary.due)} (from {summary.due_source}): {late} late."
-    else:
-        text += (f"No due date (pass --due, or set one with `nbgrader db assignment add {summary.unit} "
-                 f"--duedate=...`).")
-    line(text)
-    if summary.refused:
-        line(f"{len(summary.refused)} archive(s) refused; submitted/ is unchanged for them. Ask the students "
-             f"to submit again with `dlcourse submit`.", "red")
 
 
 def parse_due(value: str) -> datetime:
@@ -372,27 +307,3 @@ def parse_due(value: str) -> datetime:
         return isoparse(value).astimezone()
     except (ValueError, OverflowError):
         raise CourseError(f"--due {value!r} is not an ISO 8601 time such as 2025-03-01T23:59+01:00") from None
-
-
-@click.command("collect")
-@click.argument("unit")
-@click.argument("archives", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--due", metavar="ISO_TIME",
-              help="Due date for the late report, e.g. 2025-03-01T23:59+01:00 (without an offset: local "
-                   "time). Default: the assignment's due date in the gradebook.")
-def collect_command(unit, archives, due):
-    """Import students' archives (from `dlcourse submit`) of UNIT into submitted/.
-
-    ARCHIVES are .zip files or folders searched for them. Every archive is verified
-    before anything is written; duplicates keep the newest and set the others aside in
-    submitted-aside/; late and unknown students are reported. Safe to run again.
-    Exits 1 when an archive was refused.
-    """
-    import sys
-
-    from rich.console import Console
-
-    root = course_root()
-    summary = collect(root, unit, list(archives), due=parse_due(due) if due else None)
-    print_summary(summary, Console(highlight=False), root)
-    sys.exit(1 if summary.refused else 0)

@@ -34,10 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-import click
-
-from .course import CourseError, course_root
-from .messages import failure_message  # noqa: F401 (reports and tests use it from here)
+from .config import CourseError, load_course_config
+from .messages import failure_message
 
 BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
 END_HIDDEN = "END HIDDEN TESTS"
@@ -67,17 +65,9 @@ class Course:
     def load(cls, root: Path) -> "Course":
         """Read the course's ``nbgrader_config.py`` as ``nbgrader`` run in ``root`` would."""
         from nbgrader.coursedir import CourseDirectory
-        from traitlets.config import Config
-        from traitlets.config.loader import PyFileConfigLoader
-
-        from .nbconfig import configure
 
         root = Path(root).resolve()
-        if (root / "nbgrader_config.py").is_file():
-            config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
-        else:
-            config = Config()
-            configure(config, root)
+        config = load_course_config(root)
         coursedir = CourseDirectory(config=config)
         coursedir.root = str(root)
         hidden = config.get("ClearHiddenTests", {})
@@ -489,36 +479,3 @@ def generate_feedback(root: Path, assignment: str, students: Iterable[str] = (),
         if progress:
             progress(student, done, len(chosen))
     return result
-
-
-# --------------------------------------------------------------------------- command line
-
-@click.command("feedback")
-@click.argument("assignment")
-@click.option("--student", "students", multiple=True, metavar="ID",
-              help="Write feedback for this student only (repeat for more). Default: every graded student.")
-def feedback_command(assignment, students):
-    """Write HTML feedback for ASSIGNMENT to feedback/<student>/<assignment>/<notebook>.html.
-
-    Each page shows the student's notebook with every check's message and the points
-    per exercise from the gradebook, but never the source of hidden tests. Run it after
-    `dlcourse autograde` (or `nbgrader autograde`); running it again rewrites the pages.
-    """
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    console = Console(highlight=False)
-    root = course_root()
-    with Progress(TextColumn("feedback {task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal) as bar:
-        task = bar.add_task(assignment, total=None)
-        result = generate_feedback(root, assignment, students,
-                                   progress=lambda student, done, total: bar.update(task, completed=done, total=total))
-    for problem in result.problems:
-        console.print(f"[yellow]note: {escape(problem)}[/]", soft_wrap=True)
-    folder = Course.load(root).feedback
-    console.print(f"Wrote {len(result.written)} feedback page(s) for {len(result.students)} student(s) "
-                  f"of {result.assignment} to {folder}/<student>/{result.assignment}/.", soft_wrap=True)
-    if students and len(result.students) < len(set(students)):
-        raise SystemExit(1)

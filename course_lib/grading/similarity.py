@@ -57,21 +57,15 @@ from __future__ import annotations
 import ast
 import difflib
 import html
-import io
 import json
-import re
 import statistics
 import time
-import tokenize
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import click
-
-from .course import CourseError, course_root, find_root, unit_named
-from .feedback import write_atomic
-from .nbconfig import RELEASE_DIRECTORY, SOURCE_DIRECTORY
+from .config import RELEASE_DIRECTORY, SOURCE_DIRECTORY, CourseError, find_root, unit_named
+from .normalise import Normalised, defined_functions, normalise
 
 DEFAULT_THRESHOLD = 0.92
 #: answers (function bodies) shorter than this many normalised tokens are too small to judge
@@ -80,177 +74,25 @@ MIN_TOKENS = 40
 NOT_REFERENCES = {"__init__", "cli", "plotting", "widgets"}
 REFERENCE_SOLUTION = "reference solution"
 SUBMITTED_DIRECTORY = "submitted"   # nbgrader's default, which the course keeps
-STUB_EXCEPTION = "NotImplementedError"
-#: what every local variable becomes (the cell's functions and their arguments are numbered instead)
-PLACEHOLDER = "_"
 
 
-# --------------------------------------------------------------------------- normalisation
-
-class _BoundNames(ast.NodeVisitor):
-    """The names a cell binds: functions and classes it defines, their arguments, assigned variables."""
-
-    def __init__(self) -> None:
-        self.names: set[str] = set()
-
-    def visit_Name(self, node: ast.Name) -> None:
-        if isinstance(node.ctx, (ast.Store, ast.Del)):
-            self.names.add(node.id)
-
-    def visit_arg(self, node: ast.arg) -> None:
-        self.names.add(node.arg)
-
-    def _defines(self, node) -> None:
-        self.names.add(node.name)
-        self.generic_visit(node)
-
-    visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _defines
-
-    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
-        if node.name:
-            self.names.add(node.name)
-        self.generic_visit(node)
 
 
-class _Canonical(ast.NodeTransformer):
-    """Rename ``signature`` names ``v0, v1, ...`` in order of appearance and every other bound name
-    :data:`PLACEHOLDER`; drop docstrings and annotations."""
-
-    def __init__(self, bound: set[str], signature: set[str]) -> None:
-        self.bound = bound
-        self.signature = signature
-        self.mapping: dict[str, str] = {}
-
-    def _name(self, name: str) -> str:
-        if name not in self.bound:
-            return name
-        if name not in self.signature:
-            return PLACEHOLDER
-        return self.mapping.setdefault(name, f"v{len(self.mapping)}")
-
-    def visit_Name(self, node: ast.Name):
-        node.id = self._name(node.id)
-        return node
-
-    def visit_arg(self, node: ast.arg):
-        node.arg, node.annotation = self._name(node.arg), None
-        return node
-
-    def _define(self, node):
-        node.name = self._name(node.name)
-        if hasattr(node, "returns"):
-            node.returns = None
-        return self.generic_visit(node)
-
-    visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _define
-
-    def visit_ExceptHandler(self, node: ast.ExceptHandler):
-        if node.name:
-            node.name = self._name(node.name)
-        return self.generic_visit(node)
-
-    def visit_Global(self, node):
-        node.names = [self._name(name) for name in node.names]
-        return node
-
-    visit_Nonlocal = visit_Global
-
-    def visit_AnnAssign(self, node: ast.AnnAssign):
-        if node.value is None:
-            return None
-        return self.visit(ast.Assign(targets=[node.target], value=node.value, lineno=node.lineno))
-
-    def visit_Expr(self, node: ast.Expr):
-        if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
-            return None   # docstrings and bare strings
-        return self.generic_visit(node)
-
-    def generic_visit(self, node):
-        super().generic_visit(node)
-        if not isinstance(node, ast.Module) and getattr(node, "body", None) == []:
-            node.body = [ast.Pass()]   # a body that held only its docstring
-        return node
 
 
-def _is_stub_raise(node: ast.AST) -> bool:
-    if not isinstance(node, ast.Raise) or node.exc is None:
-        return False
-    exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
-    return isinstance(exc, ast.Name) and exc.id == STUB_EXCEPTION
 
 
-def _is_docstring(node: ast.AST) -> bool:
-    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
 
 
-def is_untouched(tree: ast.Module) -> bool:
-    """True when the cell still holds the release stub: ``raise NotImplementedError()``, alone or as
-    the only statement (besides docstrings) of the functions the cell defines."""
-    def only_stub(statements) -> bool:
-        rest = [s for s in statements if not _is_docstring(s) and not isinstance(s, ast.Pass)]
-        return bool(rest) and all(
-            _is_stub_raise(s) or (isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) and only_stub(s.body))
-            for s in rest)
-    return only_stub(tree.body)
 
 
-def _tokens(source: str) -> list[str]:
-    """The tokens of ``source`` without comments and layout; a new statement is ``;``, blocks ``{`` ``}``."""
-    kept = []
-    skip = {tokenize.COMMENT, tokenize.NL, tokenize.ENCODING, tokenize.ENDMARKER}
-    try:
-        for token in tokenize.generate_tokens(io.StringIO(source).readline):
-            if token.type in skip:
-                continue
-            kept.append({tokenize.NEWLINE: ";", tokenize.INDENT: "{", tokenize.DEDENT: "}"}.get(token.type, token.string))
-    except (tokenize.TokenError, IndentationError, SyntaxError):
-        kept = re.findall(r"\w+|[^\w\s]", re.sub(r"#[^\n]*", "", source))
-    return kept
 
 
-_MAGIC = re.compile(r"^\s*[%!].*$", re.MULTILINE)
 
 
-@dataclass(frozen=True)
-class Normalised:
-    """An answer cell after normalisation."""
-
-    text: str                 # the unparsed canonical source (or the raw source, where it does not parse)
-    tokens: tuple[str, ...]
-    size: int                 # tokens inside function bodies (all tokens for code outside functions)
-    untouched: bool = False
 
 
-def normalise(source: str) -> Normalised:
-    """Canonical form of one answer cell: see the module's docstring."""
-    try:
-        tree = ast.parse(_MAGIC.sub("", source))
-    except SyntaxError:
-        tokens = tuple(_tokens(source))
-        return Normalised(source, tokens, len(tokens))
-    if is_untouched(tree):
-        return Normalised("", (), 0, untouched=True)
-    bound = _BoundNames()
-    bound.visit(tree)
-    functions = [s for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    signature = {f.name for f in functions} | {a.arg for f in functions for a in ast.walk(f.args)
-                                               if isinstance(a, ast.arg)}
-    tree = _Canonical(bound.names, signature).visit(tree)
-    text = ast.unparse(tree)
-    size = 0
-    for statement in tree.body:
-        inner = statement.body if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) else [statement]
-        size += sum(len(_tokens(ast.unparse(s))) for s in inner)
-    return Normalised(text, tuple(_tokens(text)), size)
 
-
-def defined_functions(source: str) -> list[str]:
-    """Names of the top-level functions a cell defines (before renaming)."""
-    try:
-        tree = ast.parse(_MAGIC.sub("", source))
-    except SyntaxError:
-        return []
-    return [s.name for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
 
 
 # --------------------------------------------------------------------------- reading the class
@@ -566,7 +408,7 @@ def render_html(report: SimilarityReport, shown: int = 200) -> str:
         + "".join(sections) + apart + "</body></html>")
 
 
-# --------------------------------------------------------------------------- the command
+# --------------------------------------------------------------------------- the summary
 
 def print_summary(report: SimilarityReport, console, output: Path, shown: int = 10) -> None:
     """Per exercise: answers, flagged pairs and the highest score as a rich table, then the pairs."""
@@ -598,23 +440,12 @@ def print_summary(report: SimilarityReport, console, output: Path, shown: int = 
                   soft_wrap=True)
 
 
-@click.command("similarity")
-@click.argument("unit")
-@click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=DEFAULT_THRESHOLD, show_default=True,
-              help="Flag pairs whose similarity (0 to 1) is at least this.")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where to write the HTML page (default: similarity.html in the course root).")
-def similarity_command(unit, threshold, output):
-    """Report answer cells of UNIT that are near-identical between students, or to the reference.
+def write_report(root: Path, unit: str, threshold: float = DEFAULT_THRESHOLD,
+                 output: Path | None = None) -> tuple[SimilarityReport, Path]:
+    """Compare ``unit``'s answers and write the page (default: ``similarity.html`` in ``root``)."""
+    from .feedback import write_atomic
 
-    Compares every student's answer cells per exercise after normalising names, comments,
-    whitespace and literal formatting, and writes the flagged pairs side by side to an HTML
-    page. Nothing is penalised: it is evidence for a person to read.
-    """
-    from rich.console import Console
-
-    root = course_root()
     report = similarity(root, unit, threshold)
     output = output or root / "similarity.html"
     write_atomic(output, render_html(report))
-    print_summary(report, Console(highlight=False), output)
+    return report, output

@@ -23,11 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import click
-
-from .archive import check_id, write_archive
-from .course import CourseError, course_root, read_unit
-from .nbconfig import RELEASE_DIRECTORY
+from .intake.archive import check_id, write_archive
+from .config import CourseError, course_root, read_unit
+from .config import RELEASE_DIRECTORY
 
 STUDENT_ENV = "DLCOURSE_STUDENT"
 
@@ -164,36 +162,28 @@ def course_version() -> str:
 
 def _self_check(console, notebook: Path) -> int:
     """Run ``dlcourse check``'s self-check on ``notebook``, print its table; return the failures."""
-    from .selfcheck import check_with_table
+    from .check import check_with_table
 
     return sum(not r.passed for r in check_with_table(console, notebook))
 
 
-@click.command("submit")
-@click.argument("notebook_or_unit")
-@click.option("--student", metavar="ID", envvar=STUDENT_ENV, show_envvar=True,
-              help="Your student id, as your instructor gave it.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for the archive (default: submissions/ in the course).")
-@click.option("--no-check", is_flag=True, help="Skip the self-check (faster).")
-def submit_command(notebook_or_unit, student, out, no_check):
-    """Pack your work on a unit into submissions/<student>_<unit>.zip, ready to upload.
+def hand_in(console, notebook_or_unit: str, student: str | None, out: Path | None = None,
+            no_check: bool = False) -> Path:
+    """``dlcourse submit``: check the student's notebooks, self-check them and write the archive.
 
-    NOTEBOOK_OR_UNIT is a notebook (notebooks/01_linear_regression/linear_regression.ipynb),
-    a unit folder, or a unit name (01_linear_regression, or 01). Your notebooks are
-    self-checked first, then archived exactly as saved: save them in JupyterLab first.
+    Prints warnings and the result on ``console``; returns the archive's path. Raises
+    :class:`CourseError` for a missing student id, an unknown unit or a notebook still as
+    released.
     """
-    from rich.console import Console
-    from rich.markup import escape
+    from .console import print_line
 
     if not student:
         raise CourseError(f"no student id: pass --student ID or set {STUDENT_ENV}")
     check_id(student, "student id")
     root, handin = locate(notebook_or_unit)
-    console = Console(highlight=False)
 
     def say(text: str, style: str = "") -> None:
-        console.print(f"[{style}]{escape(text)}[/]" if style else escape(text), soft_wrap=True)
+        print_line(console, text, style)
 
     untouched = [nb for nb in handin.notebooks if is_untouched(nb, handin.release / nb.name)]
     if handin.named in untouched or len(untouched) == len(handin.notebooks):
@@ -208,15 +198,7 @@ def submit_command(notebook_or_unit, student, out, no_check):
     if no_check:
         say("Self-check skipped (--no-check).")
     else:
-        try:
-            failures = sum(_self_check(console, nb) for nb in handin.notebooks)
-        except Exception as error:   # a kernel that will not start: the archive is still worth making
-            failures = 0
-            say(f"warning: the self-check could not run ({type(error).__name__}: {error}); submitting "
-                f"without it", "yellow")
-        if failures:
-            say(f"warning: {failures} exercise(s) fail their visible checks (see the table). Submitting "
-                f"anyway; fix them and submit again before the deadline to earn their points.", "yellow")
+        _self_check_all(console, handin, say)
     files = {nb.name: nb.read_bytes() for nb in handin.notebooks}
     target = (out or root / "submissions") / f"{student}_{handin.unit}.zip"
     replaced = target.exists()
@@ -230,3 +212,17 @@ def submit_command(notebook_or_unit, student, out, no_check):
         + ", ".join(f"{f['name']} ({f['bytes']} bytes, SHA-256 {f['sha256'][:12]})" for f in manifest["files"])
         + f", {manifest['submitted_at']}.", "green")
     say("Upload this file where your instructor asks; submit again to replace it.")
+    return target
+
+
+def _self_check_all(console, handin: Handin, say) -> None:
+    """The self-check of every notebook: failures warn, and a check that cannot run is skipped."""
+    try:
+        failures = sum(_self_check(console, nb) for nb in handin.notebooks)
+    except Exception as error:   # a kernel that will not start: the archive is still worth making
+        failures = 0
+        say(f"warning: the self-check could not run ({type(error).__name__}: {error}); submitting "
+            f"without it", "yellow")
+    if failures:
+        say(f"warning: {failures} exercise(s) fail their visible checks (see the table). Submitting "
+            f"anyway; fix them and submit again before the deadline to earn their points.", "yellow")

@@ -28,9 +28,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import click
-
-from .course import course_root
 from .feedback import Course, grade_cell_order, resolve_assignment, write_atomic
 from .messages import failure_message
 
@@ -334,30 +331,3 @@ def print_tables(report: GradeReport, console) -> None:
         for message in report.messages:
             messages.add_row(message.exercise, message.message, str(len(message.students)))
         console.print(messages)
-
-
-@click.command("grades")
-@click.argument("assignment")
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for the files (default: grades/<assignment>/ in the course folder).")
-def grades_command(assignment, out):
-    """Export ASSIGNMENT's grades (CSV), an item analysis (CSV, Markdown) and a score histogram (PNG).
-
-    Every student in the gradebook appears in grades.csv; one without a graded
-    submission scores 0. Prints the item analysis as a table.
-    """
-    from rich.console import Console
-    from rich.markup import escape
-
-    console = Console(highlight=False)
-    root = course_root()
-    report = collect(root, assignment)
-    folder = out or root / "grades" / report.assignment
-    written = write_reports(report, folder)
-    print_tables(report, console)
-    graded = [t for t in report.totals if t.submitted]
-    missing = [t.student for t in report.totals if not t.submitted]
-    if missing:
-        console.print(f"[yellow]no graded submission (0 points): {escape(', '.join(missing))}[/]", soft_wrap=True)
-    console.print(f"{len(graded)} graded of {len(report.totals)} student(s). Wrote "
-                  + ", ".join(p.name for p in written) + f" to {folder}/", soft_wrap=True)

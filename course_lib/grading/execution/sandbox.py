@@ -221,7 +221,7 @@ def environment(kernel_env: dict[str, str], python_bin: str, evidence: str | Non
     env.update({name: os.environ[name] for name in NUMERICAL_VARIABLES if os.environ.get(name)})
     env.update({k: v for k, v in kernel_env.items() if not k.startswith(("NBGRADER", "JPY_"))})
     if evidence:
-        from ..checks.evidence import RECORD_ENV
+        from ...checks.evidence import RECORD_ENV
 
         env[RECORD_ENV] = evidence
     return env

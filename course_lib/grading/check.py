@@ -3,7 +3,7 @@
 A fresh kernel executes every cell (in the notebook's own folder, so data files
 resolve), errors do not stop the run, and each grade cell is scored with nbgrader's
 own rule, except that text on stderr costs nothing (see
-:mod:`course_lib.grading.preprocessors`). The notebook file is never modified.
+:mod:`course_lib.grading.execution.preprocessors`). The notebook file is never modified.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import nbformat
 
-from .course import CourseError
+from .config import CourseError
 from .messages import error_output, exercise_line, failure_message
-from .nbconfig import CELL_TIMEOUT_S
-from .preprocessors import tolerate_stderr
+from .config import CELL_TIMEOUT_S
+from .execution.preprocessors import tolerate_stderr
 
 
 @dataclass
@@ -66,7 +66,7 @@ def execute(path: Path, timeout: int = CELL_TIMEOUT_S, progress=None) -> nbforma
     """
     from nbclient import NotebookClient
 
-    from .kernels import IpcKernelMixin, resolve_kernel
+    from .execution.kernels import IpcKernelMixin, resolve_kernel
 
     class Client(IpcKernelMixin, NotebookClient):
         pass

@@ -20,7 +20,7 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from nbgrader.utils import determine_grade, is_grade
 
 from .kernels import IpcKernelMixin, resolve_kernel
-from .messages import error_output, exercise_line, failure_message
+from ..messages import error_output, exercise_line, failure_message
 
 
 class CourseExecute(IpcKernelMixin, Execute):

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .course import CourseError
+from ..config import CourseError
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = "dlcourse-submission/1"

@@ -1,9 +1,9 @@
-"""Start a Jupyter kernel under resource limits: ``python -I -m course_lib.grading.limited_kernel
+"""Start a Jupyter kernel under resource limits: ``python -I -m course_lib.grading.execution.limited_kernel
 --memory-mb N [--limit data|as] [--rlimit NAME=N ...] [--parent-pid PID] -- <kernel argv>``.
 
 The grader rewrites a kernel spec's ``argv`` to go through this launcher (see
-:class:`course_lib.grading.grade_worker.LimitedExecute`); in the sandbox the launcher runs
-inside it (:mod:`course_lib.grading.sandbox`). It sets the limits with ``setrlimit`` and
+:class:`course_lib.grading.execution.limited_execute.LimitedExecute`); in the sandbox the launcher runs
+inside it (:mod:`course_lib.grading.execution.sandbox`). It sets the limits with ``setrlimit`` and
 then ``exec``\\ s the kernel, so the kernel keeps the launcher's process id and the limits,
 and student code cannot raise them (soft limit = hard limit). Core dumps are always off.
 

@@ -3,7 +3,7 @@
 A notebook can print 300 MB on one line, or 200 000 lines one message at a time. The
 grader must hold neither in memory, nor write it into the autograded notebook, and a
 flood of output must not hide a failed check. :class:`OutputLimiter` sits in the
-executor's message handling (see :class:`course_lib.grading.grade_worker.LimitedExecute`),
+executor's message handling (see :class:`course_lib.grading.execution.limited_execute.LimitedExecute`),
 before nbclient turns a message into an output:
 
 * consecutive messages of one stream become one output (as Jupyter shows them), so

@@ -1,0 +1,1 @@
+"""Running a submission's notebooks: limited, sandboxed kernels and the jupyter-client workarounds they need."""

@@ -1,0 +1,1 @@
+"""Taking a submission in: validating its notebooks, repairing their structure, verifying archives."""

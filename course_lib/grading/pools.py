@@ -1,0 +1,144 @@
+"""Where submissions are graded: local worker processes or the workers of a Dask cluster.
+
+Both pools take :func:`.worker.grade_submission` calls and hand back futures; the driver
+(:mod:`.autograde`) keeps them busy up to their ``window`` and restarts a broken one.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+from .config import CourseError
+
+MAX_POOL_RESTARTS = 3   # a pool whose workers keep dying is given up after this many restarts
+
+
+def start_forkserver() -> str:
+    """Start the fork server that local workers are forked from, importing nbgrader in it now.
+
+    Called first thing, so the fork server's imports (seconds) overlap with this process's
+    own; each worker is then a cheap fork with nbgrader already imported.
+    """
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return "spawn"
+    from multiprocessing import forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(["course_lib.grading.worker"])
+    forkserver.ensure_running()
+    return "forkserver"
+
+
+class LocalWorkers:
+    """Long-lived worker processes on this machine (nbgrader is imported once, in the fork server)."""
+
+    def __init__(self, jobs: int):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        from .worker import warm_up
+
+        self.jobs = jobs
+        self.context = multiprocessing.get_context(start_forkserver())
+        self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=self.context, initializer=warm_up)
+        self.window = 2 * jobs
+        self.description = f"{jobs} local worker{'s' if jobs != 1 else ''}"
+
+    def submit(self, common, student: str, folder: Path):
+        from .worker import SubmissionPayload, grade_submission
+
+        return self.pool.submit(grade_submission, common, SubmissionPayload(student, folder=str(folder)))
+
+    def restart(self) -> None:
+        from concurrent.futures import ProcessPoolExecutor
+
+        from .worker import warm_up
+
+        self.close(kill=True)
+        self.pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=self.context, initializer=warm_up)
+
+    def close(self, kill: bool = False) -> None:
+        if kill:
+            _kill_descendants()
+        self.pool.shutdown(wait=not kill, cancel_futures=True)
+
+
+class DaskWorkers:
+    """The workers of a Dask distributed cluster; submissions travel as bytes."""
+
+    def __init__(self, address: str, common):
+        try:
+            from distributed import Client
+        except ImportError as error:   # pragma: no cover - a dependency of the course
+            raise CourseError("--scheduler needs dask.distributed: pip install 'dask[distributed]'") from error
+        try:
+            self.client = Client(address, timeout="10s")
+        except OSError as error:
+            raise CourseError(f"cannot reach the Dask scheduler at {address}: {error}") from error
+        threads = sum(self.client.nthreads().values()) or 1
+        self.window = 2 * threads
+        self.description = f"Dask cluster at {address} ({threads} worker thread{'s' if threads != 1 else ''})"
+        self.common = self.client.scatter(common, broadcast=True)
+
+    def submit(self, common, student: str, folder: Path):
+        from concurrent.futures import Future
+
+        from .worker import SubmissionPayload, grade_submission, read_folder
+
+        payload = SubmissionPayload(student, files=read_folder(folder, common.ignore))
+        remote = self.client.submit(grade_submission, self.common, payload, pure=False,
+                                    key=f"grade-{student}-{uuid.uuid4().hex[:8]}")
+        local: Future = Future()
+
+        def _copy(done):
+            try:
+                local.set_result(done.result())
+            except BaseException as error:  # noqa: BLE001
+                local.set_exception(error)
+
+        remote.add_done_callback(_copy)
+        return local
+
+    def restart(self) -> None:
+        pass
+
+    def close(self, kill: bool = False) -> None:
+        self.client.close()
+
+
+def _kill_descendants() -> None:
+    """Kill the worker processes this run started, and everything they started (kernels).
+
+    multiprocessing's own helpers (the fork server and the resource tracker, children of this
+    process) are left alone: they exit with this process, and killing the fork server behind
+    multiprocessing's back would break the next pool.
+    """
+    import psutil
+
+    me = os.getpid()
+    children = []
+    for child in psutil.Process(me).children(recursive=True):
+        try:
+            command = " ".join(child.cmdline())
+            if child.ppid() == me and ("resource_tracker" in command or "forkserver" in command):
+                continue
+            children.append(child)
+        except psutil.Error:
+            pass
+    for child in children:
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(children, timeout=5)
+
+
+def default_jobs() -> int:
+    """One worker per core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:   # macOS
+        return max(1, os.cpu_count() or 1)
