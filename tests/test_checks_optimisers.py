@@ -15,7 +15,7 @@ import pytest
 
 from course_lib import optim
 from course_lib.checks import optimisers as checks
-from course_lib.checks import compare
+from course_lib.checks import calling
 from course_lib.checks.compare import CheckFailure
 
 
@@ -338,7 +338,7 @@ REFERENCE_ANSWERS = [
 ]
 
 
-@pytest.mark.skipif(not hasattr(compare, "own_work"), reason="the own-work rule (checks/own_work.py) is not in this tree")
+@pytest.mark.skipif(not hasattr(calling, "own_work"), reason="the own-work rule (checks/own_work.py) is not in this tree")
 @pytest.mark.parametrize("check, answer", REFERENCE_ANSWERS)
 def test_calling_the_course_reference_earns_nothing(check, answer):
     rejects(check, answer, "No points")

@@ -91,7 +91,7 @@ def test_a_record_made_with_other_bits_replays(tmp_path, monkeypatch):
 
 def test_a_value_answer_of_any_type_replays(tmp_path, monkeypatch):
     """An int, string or tuple answer is a literal in the kernel and a stand-in in the re-run: same key."""
-    from course_lib.checks.compare import student_value
+    from course_lib.checks.calling import student_value
 
     @evidence.graded_check
     def check_answer(answer, seed=0):

@@ -21,8 +21,8 @@ dynamically, by watching which modules' code runs during one call
 results, so the grader's trusted re-check enforces the rule too.
 
 Replay: every check reaches student code only through
-:func:`~course_lib.checks.compare.call_student` (or measures it with
-:func:`~course_lib.checks.compare.observe`) and judges only returned data, so the grader
+:func:`~course_lib.checks.calling.call_student` (or measures it with
+:func:`~course_lib.checks.calling.observe`) and judges only returned data, so the grader
 can re-run it outside the kernel (``TRUSTED_REPLAY``). Checks therefore name the
 student's functions by the exercise's names, not by their ``__name__``, and build every
 input themselves, including the small examples the notebook shows (:data:`TINY_X`,
@@ -42,9 +42,9 @@ from ..gradcheck import THRESHOLDS, norm_rel_error, numerical_gradient
 from ..layers import DEFAULT_NEGATIVE_SLOPE, KERAS_NEGATIVE_SLOPE, LECTURE_NEGATIVE_SLOPE, sigmoid
 from ..mlp import two_layer_forward, two_layer_loss
 from . import evidence
-from .compare import graded_check
-from .compare import (CheckFailure, as_array, assert_close, assert_scalar, assert_shape, call_student,
-                      observe, passed, random_state, run_student, student_value, unpack)
+from .calling import call_student, call_with_shapes, observe, raise_with_shapes, run_student, student_value
+from .compare import CheckFailure, as_array, assert_close, assert_scalar, assert_shape, passed, random_state, unpack
+from .evidence import graded_check
 
 #: the grader may re-run these checks outside the kernel from recorded results
 #: (:mod:`course_lib.grading.trusted`): they reach student code only through call_student and observe
@@ -193,7 +193,7 @@ def find_autodiff_use(function: Callable[..., Any]) -> list[str]:
 
 def call_watched(function: Callable[..., Any], *args: Any, name: str | None = None,
                  **kwargs: Any) -> tuple[Any, list[str]]:
-    """Call ``function`` through :func:`~course_lib.checks.compare.call_student` while watching it.
+    """Call ``function`` through :func:`~course_lib.checks.calling.call_student` while watching it.
 
     Returns ``(result, findings)``: findings list the autodiff modules whose Python
     code ran, or that were imported, during the call. In the grader's re-run nothing
@@ -253,21 +253,10 @@ def _call_by_hand(function: Callable[..., Any], *args: Any, name: str, shapes: s
         result, findings = call_watched(function, *args, name=name, **kwargs)
     except CheckFailure as failure:
         assert_no_autodiff(function, name, (args, kwargs))      # a crash that used autodiff says so
-        if shapes and "raised" in str(failure):
-            raise CheckFailure(f"{failure}\nThe shapes in this check: {shapes}.") from failure
+        raise_with_shapes(failure, shapes)
         raise
     assert_no_autodiff(function, name, (args, kwargs), findings)
     return result
-
-
-def _call(function: Callable[..., Any], *args: Any, name: str, shapes: str = "", **kwargs: Any) -> Any:
-    """call_student with the shapes of the inputs added to a crash message."""
-    try:
-        return call_student(function, *args, name=name, **kwargs)
-    except CheckFailure as failure:
-        if shapes and "raised" in str(failure):
-            raise CheckFailure(f"{failure}\nThe shapes in this check: {shapes}.") from failure
-        raise
 
 
 def _arrays_in(value: Any) -> list[np.ndarray]:
@@ -402,7 +391,7 @@ def check_activation(forward: Callable[..., Any], backward: Callable[..., Any] |
         activation, x, dout, negative_slope)
     forward_name = f"{activation}_forward"
     forward_args = (x, negative_slope) if activation == "leaky_relu" else (x,)
-    result = _call(forward, *forward_args, name=forward_name, shapes=f"x {x.shape}")
+    result = call_with_shapes(forward, *forward_args, name=forward_name, shapes=f"x {x.shape}")
     out, cache = unpack(forward_name, result, ("out", "cache"))
     assert_shape("out", out, x.shape, hint="an activation works elementwise: out has the shape of x"
                  + (" (np.max reduces an axis; np.maximum compares elementwise)" if activation == "relu" else ""))
@@ -466,7 +455,7 @@ def check_affine_forward(affine_forward: Callable[..., Any], seed: int = 0, num_
     """Check ``affine_forward(x, W, b) -> (out, cache)``: x (N, D), W (D, H), b (H,), out (N, H)."""
     x, W, b, _, shapes = _affine_inputs(seed, num_examples, input_dim, output_dim)
     name = "affine_forward"
-    result = _call(affine_forward, x, W, b, name=name, shapes=shapes)
+    result = call_with_shapes(affine_forward, x, W, b, name=name, shapes=shapes)
     out, _cache = unpack(name, result, ("out", "cache"))
     assert_shape("out", out, (num_examples, output_dim),
                  hint="out = x @ W + b has one row per example and one column per unit: (N, H).")
@@ -490,7 +479,7 @@ def check_affine_backward(affine_forward: Callable[..., Any], affine_backward: C
     """
     x, W, b, dout, shapes = _affine_inputs(seed, num_examples, input_dim, output_dim)
     forward_name, name = "affine_forward", "affine_backward"
-    _out, cache = unpack(forward_name, _call(affine_forward, x, W, b, name=forward_name, shapes=shapes),
+    _out, cache = unpack(forward_name, call_with_shapes(affine_forward, x, W, b, name=forward_name, shapes=shapes),
                          ("out", "cache"))
     result = _call_by_hand(affine_backward, dout, cache, name=name, shapes=shapes)
     dx, dW, db = unpack(name, result, ("dx", "dW", "db"))
@@ -663,7 +652,7 @@ def check_two_layer_forward(two_layer_forward: Callable[..., Any], seed: int = 0
     X = inputs["X"]
     params = {key: inputs[key] for key in ("W1", "b1", "W2", "b2")}
     name = "two_layer_forward"
-    result = _call(two_layer_forward, X, params, name=name, shapes=_shapes_text(inputs))
+    result = call_with_shapes(two_layer_forward, X, params, name=name, shapes=_shapes_text(inputs))
     scores, _cache = unpack(name, result, ("scores", "cache"))
     expected, _ = _reference_forward(X, params)
     W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
@@ -761,7 +750,7 @@ def check_graph_shapes(graph_shapes: Callable[..., Any], num_examples: int = 5, 
                        hidden_dim: int = 4) -> None:
     """Check ``graph_shapes(N, D, H) -> {node: shape}`` for the nodes of :func:`graph_node_shapes`."""
     name = "graph_shapes"
-    shapes = _call(graph_shapes, num_examples, input_dim, hidden_dim, name=name)
+    shapes = call_with_shapes(graph_shapes, num_examples, input_dim, hidden_dim, name=name)
     expected = graph_node_shapes(num_examples, input_dim, hidden_dim)
     if not isinstance(shapes, dict):
         raise CheckFailure(f"`{name}` should return a dict {{node name: shape tuple}}, not a {type(shapes).__name__}.")
@@ -1067,7 +1056,7 @@ def check_init_params(init_params: Callable[..., Any], seed: int = 0, input_dim:
     the same numbers for the same seed.
     """
     name = "init_params"
-    params = _call(init_params, input_dim, hidden_dim, 1, seed, name=name)
+    params = call_with_shapes(init_params, input_dim, hidden_dim, 1, seed, name=name)
     if not isinstance(params, dict):
         raise CheckFailure(f"`{name}` should return a dict with keys 'W1', 'b1', 'W2', 'b2'.")
     missing = [key for key in ("W1", "b1", "W2", "b2") if key not in params]
@@ -1101,7 +1090,7 @@ def check_init_params(init_params: Callable[..., Any], seed: int = 0, input_dim:
                                f"sqrt(2 / ({fan_in} + {fan_out})) = {glorot_std:.3g}.\nLikely mistake: {reason}")
     # reproducibility, on a small network: every result goes into the grader's record, one large one is enough
     small = (8, 6)
-    first, again, other = (_weights_W1(name, _call(init_params, *small, 1, run_seed, name=name))
+    first, again, other = (_weights_W1(name, call_with_shapes(init_params, *small, 1, run_seed, name=name))
                            for run_seed in (seed, seed, seed + 1))
     if not np.array_equal(again, first):
         raise CheckFailure(f"`{name}` gives different weights for the same seed: draw them from "

@@ -1,12 +1,10 @@
 """The comparison helpers that every unit's checks share.
 
-They turn "the arrays differ" into a message a beginner can act on:
+They turn "the arrays differ" into a message a beginner can act on (calling the
+student's code is :mod:`.calling`'s work):
 
-* :func:`call_student` runs the student's function on copies of the inputs and
-  turns ``NotImplementedError`` or a crash into a plain-language failure;
-* :func:`observe` and :func:`student_value` carry what a check saw of live objects
-  (a Keras model, a dataset, how long a call took) and answers that are values, not
-  functions, as data to the grader's trusted re-check (:mod:`.evidence`);
+* :func:`as_array`, :func:`assert_shape`, :func:`assert_scalar` and :func:`unpack` check
+  what came back before its values are compared;
 * :func:`assert_close` compares shape, finiteness and values, and names the usual
   mistake when the answer matches a known wrong formula (``diagnoses``);
 * :func:`passed` prints the one line a passing check shows.
@@ -23,13 +21,9 @@ realistic mistake (a missing factor, a wrong axis, a sign) is off by far more.
 
 from __future__ import annotations
 
-import copy
 from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
-
-from . import evidence, own_work
-from .evidence import graded_check  # noqa: F401 (every unit's checks use it from here)
 
 #: a known wrong formula and what to say when the student's answer matches it
 Diagnosis = tuple[Callable[..., Any], str]
@@ -54,160 +48,6 @@ def _format_array(value: Any, max_items: int = 6) -> str:
                       for v in flat[:max_items])
     more = ", ..." if flat.size > max_items else ""
     return f"[{items}{more}] (shape {arr.shape}, dtype {arr.dtype})"
-
-
-def call_student(function: Callable[..., Any], *args: Any, name: str | None = None,
-                 **kwargs: Any) -> Any:
-    """Call a student's function on deep copies of its arguments.
-
-    Copies keep an in-place edit (``w -= ...``) from changing the check's own
-    inputs. ``NotImplementedError`` and any other exception become a
-    :class:`CheckFailure` that says what to do, with the original chained.
-
-    While grading, each call is also recorded as data, and the grader's trusted
-    re-run replays that record instead of calling anything (:mod:`.evidence`).
-    """
-    __tracebackhide__ = True
-    name = name or getattr(function, "__name__", "your function")
-    key = evidence.call_key(name)
-    replaying = evidence.replayer.get()
-    if replaying is not None:
-        return _replay(replaying, key, name, args, kwargs)
-    args = copy.deepcopy(args)
-    kwargs = copy.deepcopy(kwargs)
-    recorder = evidence.recorder()
-    inputs = evidence.sketch((args, kwargs)) if recorder is not None else None
-
-    def record_crash(error_name: str, message: str) -> None:
-        if recorder is not None:
-            recorder.write(key, inputs, {"raised": error_name, "message": message})
-
-    with own_work.watching(own_work.references_of(evidence.current_check_module())) as reached:
-        result = _invoke(function, name, args, kwargs, record_crash)
-    if reached:
-        refusal = own_work.message(reached)
-        if recorder is not None:
-            recorder.write(key, inputs, {"refused": refusal})
-        raise CheckFailure(refusal)
-    if recorder is not None:
-        try:
-            recorder.write(key, inputs, {"value": evidence.to_data(result)})
-        except evidence.NotRecordable as unrecordable:
-            recorder.write(key, inputs, {"unrecordable": str(unrecordable)})
-    return result
-
-
-def run_student(function: Callable[..., Any], *args: Any, name: str, **kwargs: Any) -> Any:
-    """:func:`call_student` without a record: for the calls a check makes inside :func:`observe`."""
-    __tracebackhide__ = True
-    return _invoke(function, name, copy.deepcopy(args), copy.deepcopy(kwargs))
-
-
-def _invoke(function: Callable[..., Any], name: str, args: tuple, kwargs: dict,
-            on_crash: Callable[[str, str], None] | None = None) -> Any:
-    """Call ``function``; a crash becomes a :class:`CheckFailure` (and is reported to ``on_crash``)."""
-    __tracebackhide__ = True
-    if not callable(function):
-        raise CheckFailure(f"`{name}` should be a function, but it is a {type(function).__name__}.")
-    try:
-        return function(*args, **kwargs)
-    except NotImplementedError:
-        if on_crash is not None:
-            on_crash("NotImplementedError", "")
-        # the stub's own traceback says nothing the message does not: show the message alone
-        raise CheckFailure(_crash_message(name, "NotImplementedError", "")) from None
-    except CheckFailure:
-        raise
-    except Exception as error:  # the student's crash, reported in plain words
-        if on_crash is not None:
-            on_crash(type(error).__name__, str(error))
-        raise CheckFailure(_crash_message(name, type(error).__name__, str(error))) from error
-
-
-def observe(label: str, measure: Callable[[], Any], *inputs: Any) -> Any:
-    """What a check measured of the student's work, as data that the trusted re-check replays.
-
-    Some answers cannot travel as data themselves: a Keras model, a ``tf.data`` pipeline,
-    variables that a training step changes in place, a function whose speed or use of
-    automatic differentiation matters. The check then measures them inside the kernel:
-    ``measure()`` calls the student's code (with :func:`run_student` or the objects
-    themselves) and returns plain data (numbers, arrays, strings, lists, tuples, dicts
-    with string keys). While grading, that data is recorded under ``label`` (and the running check,
-    :func:`.evidence.graded_check`) with a sketch of ``inputs`` (the data the measurement
-    was made from); the grader's re-run gets it back
-    without calling ``measure`` and judges it with its own code. A :class:`CheckFailure`
-    raised while measuring (a crash, say) is recorded too, and the re-run raises it again.
-
-    The returned value is always the data as the re-run will see it (converted to plain
-    data and back), so that the kernel and the grader judge exactly the same thing.
-    """
-    __tracebackhide__ = True
-    key = evidence.call_key("observe:" + label)
-    inputs = evidence.sketch(inputs)
-    replaying = evidence.replayer.get()
-    if replaying is not None:
-        outcome = replaying.outcome(key, inputs)
-        if "failure" in outcome:
-            raise CheckFailure(str(outcome["failure"]))
-        if "value" not in outcome:
-            raise evidence.ReplayMiss(f"{label}: nothing usable was recorded")
-        try:
-            return evidence.from_data(outcome["value"])
-        except Exception as error:   # forged or damaged record
-            raise evidence.ReplayMiss(f"unreadable record for {label}") from error
-    recorder = evidence.recorder()
-    try:
-        data = evidence.to_data(measure())
-    except CheckFailure as failure:
-        if recorder is not None:
-            recorder.write(key, inputs, {"failure": str(failure)})
-        raise
-    except evidence.NotRecordable as error:
-        failure = CheckFailure(f"{label}: the answer holds a {error} where numbers or text were expected.")
-        if recorder is not None:
-            recorder.write(key, inputs, {"failure": str(failure)})
-        raise failure from error
-    except Exception as error:   # a crash while measuring is a failure, not a pass
-        if recorder is not None:
-            recorder.write(key, inputs, {"failure": f"{label}: {type(error).__name__}: {error}"})
-        raise
-    if recorder is not None:
-        recorder.write(key, inputs, {"value": data})
-    return evidence.from_data(data)
-
-
-def student_value(name: str, value: Any, *inputs: Any) -> Any:
-    """An answer that is a value, not a function (``values``, ``hand_result``), as the re-check sees it.
-
-    Recorded as data while grading (under ``name`` and the ``inputs`` it was computed from)
-    and replayed by the trusted re-run, like a call's result.
-    """
-    __tracebackhide__ = True
-    return observe(name, lambda: value, *inputs)
-
-
-def _crash_message(name: str, error_name: str, error_message: str) -> str:
-    if error_name == "NotImplementedError":
-        return (f"`{name}` is not written yet: replace `raise NotImplementedError()` with your code "
-                f"and run its cell.")
-    return (f"`{name}` raised {error_name}: {error_message}\n"
-            f"Run the answer cell on a small example and read the traceback above this message.")
-
-
-def _replay(replaying: "evidence.Replayer", key: str, name: str, args: tuple, kwargs: dict) -> Any:
-    """The recorded outcome of this call, as if the student's function had run here."""
-    __tracebackhide__ = True
-    outcome = replaying.outcome(key, evidence.sketch((args, kwargs)))
-    if "refused" in outcome:
-        raise CheckFailure(str(outcome["refused"]))
-    if "raised" in outcome:
-        raise CheckFailure(_crash_message(name, str(outcome["raised"]), str(outcome.get("message", ""))))
-    if "value" not in outcome:
-        raise evidence.ReplayMiss(f"`{name}` returned something that is not data")
-    try:
-        return evidence.from_data(outcome["value"])
-    except Exception as error:   # forged or damaged record
-        raise evidence.ReplayMiss(f"unreadable record for `{name}`") from error
 
 
 def as_array(name: str, value: Any) -> np.ndarray:

@@ -12,9 +12,9 @@ ignored, a forgotten bias, channels on the wrong axis, summing or averaging inst
 taking the maximum in pooling, and sending a pooling gradient to every pixel of a window.
 
 Replay: the checks reach student code only through
-:func:`~course_lib.checks.compare.call_student` and judge only the data it returned, so the
+:func:`~course_lib.checks.calling.call_student` and judge only the data it returned, so the
 grader can re-run them outside the kernel (``TRUSTED_REPLAY``). Two parts need the live
-answer and are measured in the kernel with :func:`~course_lib.checks.compare.observe`
+answer and are measured in the kernel with :func:`~course_lib.checks.calling.observe`
 instead, then judged outside: the timing that shows ``conv2d_forward`` is vectorised, and
 the Keras CNN (its input shape, layer types and predictions on the check's images; the
 accuracy is computed by the grader from those predictions).
@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 
 from .. import conv as ref
-from .compare import graded_check
-from .compare import (CheckFailure, as_array, assert_close, assert_shape, call_student, observe, passed,
-                      random_state, run_student, student_value, unpack)
+from .calling import call_student, observe, run_student, student_value
+from .compare import CheckFailure, as_array, assert_close, assert_shape, passed, random_state, unpack
+from .evidence import graded_check
 
 #: the grader may re-run these checks outside the kernel from recorded results
 #: (:mod:`course_lib.grading.trusted`): they reach student code only through call_student and observe

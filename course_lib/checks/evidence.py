@@ -1,6 +1,6 @@
 """Evidence for grading outside the student's kernel: what the student's functions returned.
 
-A check calls the student's code only through :func:`course_lib.checks.compare.call_student`.
+A check calls the student's code only through :func:`course_lib.checks.calling.call_student`.
 When grading, that call is *recorded* under a key that says which call it is (the check,
 marked by :func:`graded_check`, with its literal parameters such as seed and shapes; the
 student's function; the call's order within the check), with a small sketch of its
@@ -15,7 +15,7 @@ tolerance (:func:`same_inputs`, :data:`INPUT_RTOL`).
 
 Where an answer cannot travel as data itself (a Keras model, a ``tf.data`` pipeline, a
 function whose speed matters), the check records what it measured of it instead
-(:func:`course_lib.checks.compare.observe`): the model's layers and predictions on the
+(:func:`course_lib.checks.calling.observe`): the model's layers and predictions on the
 check's inputs, the batches the pipeline yields, the variables after a training step.
 
 The grader then runs the same grade-cell code again in its own, trusted process, where

@@ -19,7 +19,7 @@ gradient taken while a *persistent* tape was still recording.
 Replay: the answers here are live TensorFlow objects (tensors, variables, datasets,
 optimizers, Keras models), which cannot travel to the grader's trusted re-check. So each
 check is split in two. Inside the kernel, a *measurement* (run through
-:func:`~course_lib.checks.compare.observe`) calls the student's function on the live
+:func:`~course_lib.checks.calling.observe`) calls the student's function on the live
 objects and returns plain data: a tensor's kind, dtype, shape and values; the batches a
 dataset yields in two passes; the variables after a training step; whether
 a persistent tape was recording during ``tape.gradient``; a Keras model's summary
@@ -41,9 +41,9 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from ..mlp import init_two_layer_params, two_layer_loss
-from .compare import graded_check
-from .compare import (CheckFailure, as_array, assert_close, assert_scalar, assert_shape, call_student, observe,
-                      passed, random_state, run_student, student_value, unpack)
+from .calling import call_in_place, call_student, observe, run_student, student_value
+from .compare import CheckFailure, as_array, assert_close, assert_scalar, assert_shape, passed, random_state, unpack
+from .evidence import graded_check
 from .keras_summary import assert_same_summary, summarize, two_layer_summary
 
 #: the grader may re-run these checks outside the kernel from recorded results
@@ -85,30 +85,19 @@ def _take(data: Any) -> Any:
     return data
 
 
-def _call(function: Callable[..., Any], *args: Any, name: str, **kwargs: Any) -> Any:
-    """Call the student's function on the objects themselves (variables, optimizers, models).
+def _framework_error(error: Exception) -> str:
+    """A framework's error cut to 600 characters, with the usual dtype mistake named."""
+    message = str(error).strip()[:600]
+    if "expected to be a double tensor" in str(error) or "expected to be a float tensor" in str(error):
+        message += ("\nLikely mistake: float32 and float64 are mixed in one operation. NumPy arrays are "
+                    "float64, TensorFlow's variables and layers float32: convert with tf.cast or "
+                    "np.asarray(..., dtype='float32').")
+    return message
 
-    :func:`~course_lib.checks.compare.call_student` works on deep copies, but a training
-    step must update *these* variables. Errors become the same plain messages. Used only
-    inside measurements, which the trusted re-check replays instead of running.
-    """
-    if not callable(function):
-        raise CheckFailure(f"`{name}` should be a function, but it is a {type(function).__name__}.")
-    try:
-        return function(*args, **kwargs)
-    except NotImplementedError as error:
-        raise CheckFailure(f"`{name}` is not written yet: replace `raise NotImplementedError()` with your code "
-                           f"and run its cell.") from error
-    except CheckFailure:
-        raise
-    except Exception as error:
-        message = f"`{name}` raised {type(error).__name__}: {str(error).strip()[:600]}"
-        if "expected to be a double tensor" in str(error) or "expected to be a float tensor" in str(error):
-            message += ("\nLikely mistake: float32 and float64 are mixed in one operation. NumPy arrays are "
-                        "float64, TensorFlow's variables and layers float32: convert with tf.cast or "
-                        "np.asarray(..., dtype='float32').")
-        raise CheckFailure(message + "\nRun the answer cell on a small example and read the traceback above "
-                                     "this message.") from error
+
+def _call(function: Callable[..., Any], *args: Any, name: str, **kwargs: Any) -> Any:
+    """Call the student's function on the live objects (:func:`~course_lib.checks.calling.call_in_place`)."""
+    return call_in_place(function, *args, name=name, explain=_framework_error, **kwargs)
 
 
 # ======================================================================= tape rules
@@ -1223,7 +1212,7 @@ def check_cross_entropy_from_logits(binary_cross_entropy: Callable[..., Any], ca
 def assert_choice(name: str, answer: Any, correct: str, explanations: dict[str, str]) -> None:
     """Fail unless ``answer`` is the letter ``correct``; a wrong letter gets its own explanation.
 
-    The answer is data (:func:`~course_lib.checks.compare.student_value`), so the trusted
+    The answer is data (:func:`~course_lib.checks.calling.student_value`), so the trusted
     re-check replays it. Upper case and spaces are forgiven: ``" B"`` is ``"b"``.
     """
     answer = student_value(name, answer)

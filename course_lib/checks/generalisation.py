@@ -2,9 +2,9 @@
 batch normalisation, initialisation, augmentation).
 
 Every ``check_*`` builds its inputs from its literal arguments (seed, shapes, rates), calls
-the student's code only through :func:`~course_lib.checks.compare.call_student` (or measures
-it with :func:`~course_lib.checks.compare.observe`, or takes an answer that is a value with
-:func:`~course_lib.checks.compare.student_value`), compares with the references in
+the student's code only through :func:`~course_lib.checks.calling.call_student` (or measures
+it with :func:`~course_lib.checks.calling.observe`, or takes an answer that is a value with
+:func:`~course_lib.checks.calling.student_value`), compares with the references in
 :mod:`course_lib.regularization` and :mod:`course_lib.layers`, prints one line when it
 passes and raises :class:`~course_lib.checks.compare.CheckFailure` naming the likely
 mistake when it does not. So the grader can re-run every check outside the kernel
@@ -28,9 +28,9 @@ import numpy as np
 
 from .. import layers as ref_layers
 from .. import regularization as ref
-from .compare import graded_check
-from .compare import (CheckFailure, as_array, assert_close, assert_scalar, assert_shape, call_student, observe,
-                      passed, random_state, student_value, unpack)
+from .calling import call_student, observe, student_value
+from .compare import CheckFailure, as_array, assert_close, assert_scalar, assert_shape, passed, random_state, unpack
+from .evidence import graded_check
 
 #: the grader may re-run these checks outside the kernel from recorded results
 TRUSTED_REPLAY = True
@@ -228,7 +228,7 @@ def check_early_stopping_callback(make_early_stopping: Callable[..., Any], patie
     losses = [float(loss) for loss in losses]
 
     def measure() -> dict[str, Any]:
-        from .compare import run_student
+        from .calling import run_student
 
         return _early_stopping_run(run_student(make_early_stopping, patience, name=name), losses)
 

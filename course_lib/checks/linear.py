@@ -12,9 +12,9 @@ from typing import Iterator
 import numpy as np
 
 from .. import linear as ref
-from .compare import graded_check
-from .compare import (CheckFailure, assert_close, assert_scalar, assert_shape, call_student,
-                      passed, random_state, unpack)
+from .calling import call_student
+from .compare import CheckFailure, assert_close, assert_scalar, assert_shape, passed, random_state, unpack
+from .evidence import graded_check
 
 #: the grader may re-run these checks outside the kernel from recorded results
 #: (:mod:`course_lib.grading.trusted`): they reach student code only through call_student

@@ -1,7 +1,7 @@
 """Checks for unit 05: optimisers, learning-rate schedules, batch size and learning curves.
 
 Every check builds fresh inputs from ``seed``, calls the student's function on copies
-(:func:`~course_lib.checks.compare.call_student`) and compares with :mod:`course_lib.optim`
+(:func:`~course_lib.checks.calling.call_student`) and compares with :mod:`course_lib.optim`
 (float64; ``rtol=1e-5``, so float32 answers pass). Visible grade cells use the defaults;
 hidden tests use other seeds and shapes.
 
@@ -12,7 +12,7 @@ large enough that epsilon = 1e-7 cannot tell them apart), and Adam's epsilon add
 ``sqrt(v_hat)`` (the paper's Algorithm 1) or Keras's "epsilon hat" form. The Adam check
 passes a large epsilon on purpose, so that "epsilon inside the square root" is visible.
 
-The reading questions are graded as data (:func:`~course_lib.checks.compare.observe`);
+The reading questions are graded as data (:func:`~course_lib.checks.calling.observe`);
 their messages explain the idea and never print the expected answer.
 
 Replay: checks reach student code only through ``call_student`` and ``observe``, so the
@@ -27,9 +27,9 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import optim as ref
-from .compare import graded_check
-from .compare import (CheckFailure, as_array, assert_close, assert_scalar, call_student, observe, passed,
-                      random_state, unpack)
+from .calling import call_student, observe
+from .compare import CheckFailure, as_array, assert_close, assert_scalar, passed, random_state, unpack
+from .evidence import graded_check
 
 #: the grader may re-run these checks outside the kernel from recorded results
 #: (:mod:`course_lib.grading.trusted`): they reach student code only through call_student and observe

@@ -103,7 +103,7 @@ def _is_students_call(caller: types.FrameType | None) -> bool:
     if caller is None:
         return True
     module = caller.f_globals.get("__name__", "")
-    if module == f"{ROOT}.checks.compare" and caller.f_code.co_name == "_invoke":
+    if module == f"{ROOT}.checks.calling" and caller.f_code.co_name == "_invoke":
         return True
     return module != ROOT and not module.startswith(ROOT + ".")
 
@@ -138,11 +138,18 @@ def watching(references: Iterable[str]) -> Iterator[set[str]]:
 
 
 def references_of(module_name: str | None) -> tuple[str, ...]:
-    """The ``REFERENCES`` a checks module declares (none, or no module: an empty tuple)."""
-    if not module_name:
-        return ()
-    module = sys.modules.get(module_name) or importlib.import_module(module_name)
-    return tuple(getattr(module, "REFERENCES", ()))
+    """The ``REFERENCES`` a checks module declares (none, or no module: an empty tuple).
+
+    A unit whose checks form a package (``course_lib.checks.backprop``) declares them once,
+    in the package: a check in one of its submodules (``course_lib.checks.backprop.layers``)
+    finds them there, up to ``course_lib.checks`` itself.
+    """
+    while module_name:
+        module = sys.modules.get(module_name) or importlib.import_module(module_name)
+        if hasattr(module, "REFERENCES") or not module_name.startswith(f"{ROOT}.checks."):
+            return tuple(getattr(module, "REFERENCES", ()))
+        module_name = module_name.rpartition(".")[0]
+    return ()
 
 
 # ------------------------------------------------------------------ outside the kernel, from the source

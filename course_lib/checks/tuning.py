@@ -7,7 +7,7 @@ with :mod:`course_lib.search` and :mod:`course_lib.ensembles` on inputs drawn fr
 simulation) are judged by what any correct sampler must do: stay in range, follow the
 right distribution over many draws (a Kolmogorov-Smirnov distance with a stated bound),
 and give the same draws for the same generator. The reading question is data
-(:func:`.compare.student_value`); its failure message never names the right answer.
+(:func:`.calling.student_value`); its failure message never names the right answer.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import numpy as np
 
 from .. import ensembles as ens_ref
 from .. import search as ref
-from .compare import graded_check
-from .compare import (CheckFailure, as_array, assert_close, assert_scalar, assert_shape, call_student,
-                      passed, random_state, student_value, unpack)
+from .calling import call_student, student_value
+from .compare import CheckFailure, as_array, assert_close, assert_scalar, assert_shape, passed, random_state, unpack
+from .evidence import graded_check
 
 #: the grader may re-run these checks outside the kernel from recorded results
 #: (:mod:`course_lib.grading.trusted`): they reach student code only through call_student
