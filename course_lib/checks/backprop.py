@@ -13,12 +13,9 @@ by far more). Gradient-check based checks use the norm-based relative error
 The "no shortcuts" rule: in the backward-pass exercises the gradients must be
 written by hand. A function that computes them with an automatic-differentiation
 tool (``tf.GradientTape``, ``jax.grad``, ``torch.autograd``, HIPS ``autograd``...)
-earns no points, whatever its numbers. :func:`find_autodiff_use` looks for such
-tools in two independent ways: statically, in the code objects of the function and
-of every function it calls, recursively (names, imports, closures, globals); and
-dynamically, by watching which modules' code runs during one call
-(``sys.setprofile``) and which get imported. The findings are recorded with the
-results, so the grader's trusted re-check enforces the rule too.
+earns no points, whatever its numbers (:mod:`.rules` finds such tools, statically and
+while the function runs, and records the findings with the results, so the grader's
+trusted re-check enforces the rule too).
 
 Replay: every check reaches student code only through
 :func:`~course_lib.checks.calling.call_student` (or measures it with
@@ -31,20 +28,18 @@ input themselves, including the small examples the notebook shows (:data:`TINY_X
 
 from __future__ import annotations
 
-import os
-import sys
-import types
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import numpy as np
 
 from ..gradcheck import THRESHOLDS, norm_rel_error, numerical_gradient
 from ..layers import DEFAULT_NEGATIVE_SLOPE, KERAS_NEGATIVE_SLOPE, LECTURE_NEGATIVE_SLOPE, sigmoid
 from ..mlp import two_layer_forward, two_layer_loss
-from . import evidence
-from .calling import call_student, call_with_shapes, observe, raise_with_shapes, run_student, student_value
+from .calling import call_student, call_with_shapes, student_value
 from .compare import CheckFailure, as_array, assert_close, assert_scalar, assert_shape, passed, random_state, unpack
 from .evidence import graded_check
+from .rules import assert_inputs_untouched, find_autodiff_use  # noqa: F401 (find_autodiff_use: the unit's rule)
+from .rules import call_by_hand as _call_by_hand
 
 #: the grader may re-run these checks outside the kernel from recorded results
 #: (:mod:`course_lib.grading.trusted`): they reach student code only through call_student and observe
@@ -70,228 +65,6 @@ def _threshold_for(gradient: Any, threshold: float) -> float:
     if dtype.kind == "f" and dtype.itemsize < 8:
         return max(threshold, FLOAT32_GRADIENT_THRESHOLD)
     return threshold
-
-# ====================================================================== no shortcuts
-#: top-level modules that differentiate automatically (or wrap a framework that does)
-AUTODIFF_MODULES = frozenset({"tensorflow", "tf_keras", "keras", "jax", "jaxlib", "flax", "torch",
-                              "autograd", "mxnet", "paddle", "mlx", "chainer", "theano", "pytensor"})
-#: names that only automatic differentiation uses
-AUTODIFF_NAMES = frozenset({"GradientTape", "value_and_grad", "vjp", "jvp", "jacrev", "jacfwd",
-                            "autograd", "elementwise_grad", "ForwardAccumulator"})
-#: library modules whose functions are trusted and not walked into
-_TRUSTED_MODULES = frozenset({"numpy", "scipy", "math", "cmath", "builtins", "functools", "itertools",
-                              "operator", "collections", "copy", "typing", "random", "statistics",
-                              "course_lib", "IPython", "ipykernel", "matplotlib", "abc", "numbers",
-                              "dataclasses", "enum", "warnings", "inspect", "_operator", "_functools"})
-_MAX_DEPTH = 8
-
-
-def _root(module_name: Any) -> str:
-    return module_name.split(".", 1)[0] if isinstance(module_name, str) else ""
-
-
-_LIBRARY_PREFIXES = tuple(sorted({os.path.realpath(prefix) + os.sep
-                                  for prefix in (sys.prefix, sys.base_prefix, sys.exec_prefix)}))
-
-
-def _is_library_file(filename: str | None) -> bool:
-    """True for code of the Python installation (standard library, site-packages): not walked."""
-    if not filename or filename.startswith("<frozen"):
-        return True
-    if filename.startswith("<"):                    # exec'd or interactive code: the student's
-        return False
-    return os.path.realpath(filename).startswith(_LIBRARY_PREFIXES)
-
-
-def _is_library_module(module_name: Any) -> bool:
-    if _root(module_name) in _TRUSTED_MODULES:
-        return True
-    module = sys.modules.get(module_name) if isinstance(module_name, str) else None
-    return module is not None and _is_library_file(getattr(module, "__file__", None))
-
-
-def _code_objects(code: types.CodeType) -> Iterable[types.CodeType]:
-    """A code object and every code object nested in it (inner functions, lambdas, comprehensions)."""
-    yield code
-    for constant in code.co_consts:
-        if isinstance(constant, types.CodeType):
-            yield from _code_objects(constant)
-
-
-def _static_findings(obj: Any, findings: list[str], seen: set[int], depth: int = 0) -> None:
-    """Walk ``obj`` (a function, method, partial, module, class or callable) for autodiff tools."""
-    if depth > _MAX_DEPTH or id(obj) in seen:
-        return
-    seen.add(id(obj))
-    if isinstance(obj, types.ModuleType):
-        if _root(obj.__name__) in AUTODIFF_MODULES:
-            findings.append(f"uses the module `{obj.__name__}`")
-        return
-    owner = getattr(obj, "__module__", None)
-    type_owner = getattr(type(obj), "__module__", None)
-    for module_name in (owner, type_owner):
-        if _root(module_name) in AUTODIFF_MODULES:
-            label = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or type(obj).__name__
-            findings.append(f"uses `{label}` from `{module_name}`")
-            return
-    if isinstance(obj, types.MethodType):
-        _static_findings(obj.__func__, findings, seen, depth + 1)
-        return
-    if hasattr(obj, "func") and hasattr(obj, "args") and callable(getattr(obj, "func")):  # functools.partial
-        _static_findings(obj.func, findings, seen, depth + 1)
-        return
-    if isinstance(obj, type):
-        if _is_library_module(owner):
-            return
-        for attribute in vars(obj).values():
-            if isinstance(attribute, (types.FunctionType, staticmethod, classmethod)):
-                _static_findings(getattr(attribute, "__func__", attribute), findings, seen, depth + 1)
-        return
-    if not isinstance(obj, types.FunctionType):
-        call = getattr(type(obj), "__call__", None)
-        if isinstance(call, types.FunctionType):
-            _static_findings(call, findings, seen, depth + 1)
-        return
-    if depth > 0 and (_root(owner) in _TRUSTED_MODULES or _is_library_file(obj.__code__.co_filename)):
-        return
-    function_globals = obj.__globals__
-    for code in _code_objects(obj.__code__):
-        for name in code.co_names:
-            if name in AUTODIFF_NAMES:
-                findings.append(f"calls `{name}`")
-            elif name in AUTODIFF_MODULES:
-                findings.append(f"imports or uses `{name}`")
-            if name in function_globals:
-                value = function_globals[name]
-                if isinstance(value, (types.FunctionType, types.ModuleType, types.MethodType, type)) \
-                        or callable(value):
-                    _static_findings(value, findings, seen, depth + 1)
-        for constant in code.co_consts:
-            if isinstance(constant, str) and _root(constant) in AUTODIFF_MODULES:
-                findings.append(f"refers to the module {constant!r}")
-    for cell in obj.__closure__ or ():
-        try:
-            value = cell.cell_contents
-        except ValueError:          # an empty cell
-            continue
-        _static_findings(value, findings, seen, depth + 1)
-    for default in obj.__defaults__ or ():
-        if callable(default) or isinstance(default, types.ModuleType):
-            _static_findings(default, findings, seen, depth + 1)
-
-
-def find_autodiff_use(function: Callable[..., Any]) -> list[str]:
-    """Static search: how ``function`` (or anything it calls, recursively) uses autodiff tools.
-
-    Returns a list of short findings such as ``"calls `GradientTape`"``; empty when
-    none was found. NumPy, SciPy and course_lib functions are trusted and not walked.
-    """
-    findings: list[str] = []
-    _static_findings(function, findings, set())
-    return list(dict.fromkeys(findings))
-
-
-def call_watched(function: Callable[..., Any], *args: Any, name: str | None = None,
-                 **kwargs: Any) -> tuple[Any, list[str]]:
-    """Call ``function`` through :func:`~course_lib.checks.calling.call_student` while watching it.
-
-    Returns ``(result, findings)``: findings list the autodiff modules whose Python
-    code ran, or that were imported, during the call. In the grader's re-run nothing
-    runs, so there is nothing to watch (the findings come from the record instead).
-    """
-    if evidence.replayer.get() is not None:
-        return call_student(function, *args, name=name, **kwargs), []
-    modules_before = set(sys.modules)
-    seen_roots: set[str] = set()
-
-    def profiler(frame: types.FrameType, event: str, arg: Any) -> None:
-        if event == "call":
-            root = _root(frame.f_globals.get("__name__"))
-        elif event == "c_call":
-            root = _root(getattr(arg, "__module__", None))
-        else:
-            return
-        if root in AUTODIFF_MODULES:
-            seen_roots.add(root)
-
-    previous = sys.getprofile()
-    sys.setprofile(profiler)
-    try:
-        result = call_student(function, *args, name=name, **kwargs)
-    finally:
-        sys.setprofile(previous)
-    imported = {_root(module) for module in set(sys.modules) - modules_before}
-    findings = [f"runs code from `{root}`" for root in sorted(seen_roots)]
-    findings += [f"imports `{root}`" for root in sorted(imported & AUTODIFF_MODULES - seen_roots)]
-    return result, findings
-
-
-def assert_no_autodiff(function: Callable[..., Any], name: str, inputs: tuple = (),
-                       dynamic_findings: Iterable[str] = ()) -> None:
-    """Fail with a plain "no points" message if ``function`` uses automatic differentiation.
-
-    The findings (static, plus ``dynamic_findings`` from :func:`call_watched`) are measured in
-    the kernel and recorded under ``inputs`` (the call's arguments), so that the trusted
-    re-check, which cannot inspect the function, fails the same answers.
-    """
-    dynamic_findings = list(dynamic_findings)
-    findings = observe(f"{name}: automatic differentiation",
-                       lambda: list(dict.fromkeys([*find_autodiff_use(function), *dynamic_findings])), *inputs)
-    if findings:
-        raise CheckFailure(
-            f"No points for this exercise: `{name}` uses an automatic-differentiation framework "
-            f"({'; '.join(findings[:4])}).\n"
-            "This exercise is backpropagation by hand: write each backward step yourself with NumPy, "
-            "without tf.GradientTape, jax.grad, torch.autograd, autograd or any other framework. "
-            "Automatic differentiation is the topic of unit 03.")
-
-
-def _call_by_hand(function: Callable[..., Any], *args: Any, name: str, shapes: str = "",
-                  **kwargs: Any) -> Any:
-    """Call a student's backward function, enforce the no-shortcuts rule, add a shape hint to crashes."""
-    try:
-        result, findings = call_watched(function, *args, name=name, **kwargs)
-    except CheckFailure as failure:
-        assert_no_autodiff(function, name, (args, kwargs))      # a crash that used autodiff says so
-        raise_with_shapes(failure, shapes)
-        raise
-    assert_no_autodiff(function, name, (args, kwargs), findings)
-    return result
-
-
-def _arrays_in(value: Any) -> list[np.ndarray]:
-    """The NumPy arrays inside ``value`` (nested tuples, lists and dicts), in a fixed order."""
-    if isinstance(value, np.ndarray):
-        return [value]
-    if isinstance(value, (tuple, list)):
-        return [array for item in value for array in _arrays_in(item)]
-    if isinstance(value, dict):
-        return [array for key in sorted(value, key=str) for array in _arrays_in(value[key])]
-    return []
-
-
-def assert_inputs_untouched(function: Callable[..., Any], args: tuple, labels: tuple[str, ...], name: str) -> None:
-    """Fail if ``function(*args)`` changes one of its array arguments in place (an upstream gradient, a cache).
-
-    The student's function runs once more on copies (:func:`run_student` inside :func:`observe`, so
-    the trusted re-check replays the finding); ``labels`` name the arguments in the message.
-    """
-    def measure() -> list[str]:
-        def call_and_return_arguments(*copies: Any) -> tuple:
-            function(*copies)
-            return copies
-        after = run_student(call_and_return_arguments, *args, name=name)
-        return [label for label, before, now in zip(labels, args, after)
-                if any(not np.array_equal(a, b, equal_nan=True) for a, b in zip(_arrays_in(before), _arrays_in(now)))]
-
-    changed = observe(f"{name}: inputs changed in place", measure, *args)
-    if changed:
-        raise CheckFailure(
-            f"`{name}` changes its input {' and '.join(f'`{label}`' for label in changed)} in place. The caller still "
-            "owns it: an upstream gradient may feed another branch of the graph, and a cache may be used again. "
-            "Write the result into a new array: dx = dout.copy() before editing entries, dx = dout * mask, or "
-            "np.where(...), instead of dx = dout; dx[...] = 0 (which edits dout itself).")
-
 
 # ======================================================================= activations
 def _activation_cases(activation: str, x: np.ndarray, dout: np.ndarray, negative_slope: float

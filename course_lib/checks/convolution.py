@@ -22,7 +22,6 @@ accuracy is computed by the grader from those predictions).
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
@@ -31,6 +30,7 @@ from .. import conv as ref
 from .calling import call_student, observe, run_student, student_value
 from .compare import CheckFailure, as_array, assert_close, assert_shape, passed, random_state, unpack
 from .evidence import graded_check
+from .rules import race
 
 #: the grader may re-run these checks outside the kernel from recorded results
 #: (:mod:`course_lib.grading.trusted`): they reach student code only through call_student and observe
@@ -365,25 +365,9 @@ def _check_no_loop_per_position(conv2d_forward) -> None:
 
 
 def _race(conv2d_forward, x, W, b, pad: int, limit_for) -> tuple[float, float]:
-    """Kernel side: seconds of the reference (best of 3) and of the student's forward pass on x (N, H, W, C).
-
-    The student's pass runs again when it is over ``limit_for(reference)``, in case the machine was busy.
-    """
-    reference_time = min(_timed(ref.conv2d_forward, x, W, b, 1, pad) for _ in range(3))
-
-    def run():
-        run_student(conv2d_forward, x, W, b, stride=1, pad=pad, name="conv2d_forward")
-
-    student_time = _timed(run)
-    if student_time > limit_for(reference_time):
-        student_time = min(student_time, _timed(run))
-    return reference_time, student_time
-
-
-def _timed(function, *args, **kwargs) -> float:
-    start = time.perf_counter()
-    function(*args, **kwargs)
-    return time.perf_counter() - start
+    """Kernel side: seconds of the reference (best of 3) and of the student's forward pass on x (N, H, W, C)."""
+    return race(lambda: ref.conv2d_forward(x, W, b, 1, pad),
+                lambda: run_student(conv2d_forward, x, W, b, stride=1, pad=pad, name="conv2d_forward"), limit_for)
 
 
 # ------------------------------------------------------------------- conv layer backward

@@ -33,10 +33,9 @@ and the re-check never loads TensorFlow.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 
@@ -44,6 +43,7 @@ from ..mlp import init_two_layer_params, two_layer_loss
 from .calling import call_in_place, call_student, observe, run_student, student_value
 from .compare import CheckFailure, as_array, assert_close, assert_scalar, assert_shape, passed, random_state, unpack
 from .evidence import graded_check
+from .rules import note_tape_placement, tape_rules, watch_gradient_calls
 from .keras_summary import assert_same_summary, summarize, two_layer_summary
 
 #: the grader may re-run these checks outside the kernel from recorded results
@@ -98,51 +98,6 @@ def _framework_error(error: Exception) -> str:
 def _call(function: Callable[..., Any], *args: Any, name: str, **kwargs: Any) -> Any:
     """Call the student's function on the live objects (:func:`~course_lib.checks.calling.call_in_place`)."""
     return call_in_place(function, *args, name=name, explain=_framework_error, **kwargs)
-
-
-# ======================================================================= tape rules
-@contextlib.contextmanager
-def _watch_gradient_calls() -> Iterator[list[dict[str, bool]]]:
-    """Record, for every ``tape.gradient`` call, whether its tape was persistent and still recording.
-
-    Where ``tape.gradient`` sits does not matter for a default tape: on a non-persistent
-    tape ``gradient()`` itself stops the recording (TensorFlow pops the tape; see
-    ``GradientTape.gradient`` in ``tensorflow/python/eager/backprop.py``), so a call inside
-    the ``with`` block records nothing more and gives the same numbers as one after it.
-    Only a persistent tape keeps recording the gradient computation, which costs time and
-    memory (TensorFlow warns); the checks then add a note, never a failure.
-    """
-    tf = _tf()
-    calls: list[dict[str, bool]] = []
-    original = tf.GradientTape.gradient
-
-    def gradient(self, *args, **kwargs):
-        calls.append({"recording": bool(getattr(self, "_recording", False)),
-                      "persistent": bool(getattr(self, "_persistent", False))})
-        return original(self, *args, **kwargs)
-
-    tf.GradientTape.gradient = gradient
-    try:
-        yield calls
-    finally:
-        tf.GradientTape.gradient = original
-
-
-_PERSISTENT_INSIDE = ("  Note: `{name}` calls `tape.gradient` inside the `with` block of a persistent tape "
-                      "(`persistent=True`). A persistent tape keeps recording, so it also records the gradient "
-                      "computation: more time and memory for the same numbers. Call it after the block. (On the "
-                      "default, non-persistent tape the place makes no difference: gradient() stops the recording.)")
-
-
-def _tape_rules(calls: list[dict[str, bool]]) -> dict[str, int]:
-    """Kernel side: how many ``tape.gradient`` calls ran while a persistent tape was still recording."""
-    return {"persistent_recording": sum(1 for call in calls if call["persistent"] and call["recording"])}
-
-
-def _note_tape_placement(name: str, rules: dict[str, int]) -> None:
-    """Print a note (never a failure) when a persistent tape recorded its own gradient computation."""
-    if rules.get("persistent_recording", 0):
-        print(_PERSISTENT_INSIDE.format(name=name))
 
 
 # ================================================================ 1 · tensors, dtypes
@@ -585,13 +540,13 @@ def check_tape_gradients(tape_gradients: Callable[..., Any], seed: int = 0, num_
     def measure() -> dict[str, Any]:
         tf = _tf()
         variables = {key: tf.Variable(value, dtype=tf.float64, name=key) for key, value in params.items()}
-        with _watch_gradient_calls() as calls:
+        with watch_gradient_calls() as calls:
             result = _call(tape_gradients, tf.constant(X), tf.constant(y), variables, name=name)
-        return {"rules": _tape_rules(calls),
+        return {"rules": tape_rules(calls),
                 "result": _attempt(lambda: _loss_and_gradients(name, result))}
 
     seen = observe(name, measure, X, y, params)
-    _note_tape_placement(name, seen["rules"])
+    note_tape_placement(name, seen["rules"])
     result = _take(seen["result"])
     reference_loss, reference_grads = two_layer_loss(X, y, params, "sigmoid")
     variants = _loss_variants(X, y, params)
@@ -640,14 +595,14 @@ def check_train_step(train_step: Callable[..., Any], seed: int = 0, num_examples
         tf, keras = _tf(), _keras()
         variables = _variables32(params)
         optimizer = keras.optimizers.SGD(learning_rate=learning_rate)
-        with _watch_gradient_calls() as calls:
+        with watch_gradient_calls() as calls:
             loss = _call(train_step, tf.constant(X, tf.float32), tf.constant(y, tf.float32), variables, optimizer,
                          name=name)
-        return {"rules": _tape_rules(calls), "loss": _attempt(lambda: as_array("the returned loss", loss)),
+        return {"rules": tape_rules(calls), "loss": _attempt(lambda: as_array("the returned loss", loss)),
                 "after": {key: variables[key].numpy().astype(np.float64) for key in PARAM_NAMES}}
 
     seen = observe(name, measure, X, y, params, learning_rate)
-    _note_tape_placement(name, seen["rules"])
+    note_tape_placement(name, seen["rules"])
     reference_loss, reference_grads = two_layer_loss(X, y, params, "sigmoid")
     variants = _loss_variants(X, y, params)
     loss_array = _take(seen["loss"])
@@ -762,16 +717,16 @@ def check_train_loop(train_loop: Callable[..., Any], seed: int = 0, num_examples
 
         variables = _variables32(params)
         dataset = make_dataset(X, y, batch_size, shuffle=False)
-        with _watch_gradient_calls() as calls:
+        with watch_gradient_calls() as calls:
             history = _call(train_loop, dataset, variables, num_epochs, learning_rate, name=name)
         if history is not None:
             history = _attempt(lambda: as_array("history", [float(np.asarray(value)) for value in history]
                                                 if isinstance(history, (list, tuple)) else history).ravel())
-        return {"rules": _tape_rules(calls), "history": history,
+        return {"rules": tape_rules(calls), "history": history,
                 "after": {key: variables[key].numpy() for key in PARAM_NAMES}}
 
     seen = observe(name, measure, X, y, params, batch_size, num_epochs, learning_rate)
-    _note_tape_placement(name, seen["rules"])
+    note_tape_placement(name, seen["rules"])
     steps = math.ceil(num_examples / batch_size)
     if seen["history"] is None:
         raise CheckFailure(f"`{name}` returned None: return the history, a list of one loss per epoch.")
