@@ -1,4 +1,4 @@
-"""Keras model builders, a model comparator, and a timing callback.
+"""Keras model builders and a timing callback.
 
 Builders:
 
@@ -11,11 +11,8 @@ Builders:
 Keras's ``Dense(units)`` layer holds a kernel (D, units) and a bias (units,), exactly
 unit 02's ``W`` and ``b``, and computes ``activation(x @ kernel + bias)``.
 
-Checks: :func:`compare_models` lists, in plain words, how a student's model differs
-from the expected one (number and types of layers, units, output shapes,
-activations, biases, parameter counts), ignoring what does not matter (layer names,
-``Sequential`` or functional API, an ``Activation`` layer instead of the ``activation``
-argument). :func:`assert_same_architecture` raises ``AssertionError`` listing them.
+Comparing a student's model with the expected one is the checks' work
+(:mod:`course_lib.checks.keras_summary`); the library never imports the checks.
 
 The references for two notebook exercises live here too: :func:`dense_parameter_counts`
 (parameters of a stack of Dense layers, by hand) and :func:`output_layer_for_task`
@@ -31,8 +28,6 @@ from typing import Any, Mapping, Sequence
 
 import keras
 import numpy as np
-
-from .checks.compare import CheckFailure
 
 #: the course's leaky ReLU slope (Keras's ``activation="leaky_relu"`` uses 0.2, its ``LeakyReLU`` layer 0.3)
 COURSE_NEGATIVE_SLOPE = 0.01
@@ -168,123 +163,3 @@ class EpochTimer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.seconds.append(time.perf_counter() - self._start)
-
-
-# ------------------------------------------------------------------------- comparator
-_FOLDED = ("Activation", "ReLU", "LeakyReLU", "ELU", "Softmax")
-_ACTIVATION_ALIASES = {None: "linear", "None": "linear", "identity": "linear", "silu": "swish",
-                       "sigmoid_v2": "sigmoid"}
-
-
-def activation_name(activation: Any) -> str:
-    """A plain name for a Keras activation: ``"sigmoid"``, ``"relu"``, ``"linear"`` (no activation)..."""
-    if activation is None or isinstance(activation, str):
-        name = activation
-    elif activation is leaky_relu:
-        name = f"leaky_relu(slope {COURSE_NEGATIVE_SLOPE})"
-    else:
-        name = getattr(activation, "__name__", None) or type(activation).__name__
-    return _ACTIVATION_ALIASES.get(name, name)
-
-
-def _layer_activation(layer: keras.layers.Layer) -> str | None:
-    """The activation a layer applies (None if it has no notion of one)."""
-    kind = type(layer).__name__
-    if kind == "ReLU":
-        config = layer.get_config()
-        slope = config.get("negative_slope", 0.0) or 0.0
-        return "relu" if not slope else f"leaky_relu(slope {slope:g})"
-    if kind == "LeakyReLU":
-        return f"leaky_relu(slope {layer.get_config().get('negative_slope', 0.3):g})"
-    if kind == "Softmax":
-        return "softmax"
-    if kind == "ELU":
-        return "elu"
-    if hasattr(layer, "activation"):
-        return activation_name(layer.activation)
-    return None
-
-
-def _input_shape(model: keras.Model) -> tuple | None:
-    try:
-        return tuple(model.inputs[0].shape)
-    except Exception:                                  # an unbuilt Sequential has no inputs yet
-        return None
-
-
-def _output_shape(layer: keras.layers.Layer, input_shape: tuple | None) -> tuple | None:
-    try:
-        return tuple(layer.output.shape)
-    except Exception:
-        pass
-    if input_shape is None:
-        return None
-    try:
-        return tuple(layer.compute_output_shape(input_shape))
-    except Exception:
-        return None
-
-
-def describe_model(model: keras.Model) -> list[dict[str, Any]]:
-    """One plain description per layer: ``type``, ``units``, ``activation``, ``use_bias``,
-    ``output_shape`` (``None`` for the batch size) and ``params``.
-
-    ``InputLayer`` entries are skipped, and an ``Activation`` (or ``ReLU``, ``LeakyReLU``,
-    ``Softmax``) layer right after a layer without activation is folded into it, so that
-    ``Dense(3, activation="relu")`` and ``Dense(3)`` + ``Activation("relu")`` read the same.
-    """
-    description: list[dict[str, Any]] = []
-    shape = _input_shape(model)
-    for layer in model.layers:
-        kind = type(layer).__name__
-        if kind == "InputLayer":
-            continue
-        shape = _output_shape(layer, shape)
-        activation = _layer_activation(layer)
-        if kind in _FOLDED and description and description[-1]["activation"] == "linear":
-            description[-1]["activation"] = activation
-            description[-1]["output_shape"] = shape
-            continue
-        config = layer.get_config()
-        description.append({
-            "type": kind,
-            "name": layer.name,
-            "units": config.get("units"),
-            "activation": activation,
-            "use_bias": config.get("use_bias"),
-            "output_shape": shape,
-            "params": int(layer.count_params()) if layer.built else None,
-        })
-    return description
-
-
-def compare_models(student_model: Any, expected_model: keras.Model) -> list[str]:
-    """The differences between two Keras models' architectures, in plain words.
-
-    Compares the input shape, the number of layers and, layer by layer, the type,
-    units, activation, ``use_bias``, output shape and parameter count, then the total
-    number of trainable parameters. Layer names, ``Sequential`` versus the functional
-    API, and activation layers versus the ``activation=`` argument do not matter.
-    An unbuilt student model is built for the expected model's input shape. Both models
-    are first turned into plain summaries (:mod:`course_lib.checks.keras_summary`), which
-    is also what the grader's re-check compares, so the two always say the same.
-
-    Returns:
-        a list of sentences, empty when the architectures agree.
-    """
-    from .checks import keras_summary
-
-    shape = _input_shape(expected_model) or ()
-    return keras_summary.differences(keras_summary.summarize(student_model, shape),
-                                     keras_summary.summarize(expected_model, shape))
-
-
-def assert_same_architecture(student_model: Any, expected_model: keras.Model, name: str = "model") -> None:
-    """Raise ``AssertionError`` (a course ``CheckFailure``) listing :func:`compare_models`'s differences."""
-    from .checks.keras_summary import layer_label
-
-    differences = compare_models(student_model, expected_model)
-    if differences:
-        lines = "\n".join(f"  - {difference}" for difference in differences)
-        raise CheckFailure(f"{name} does not have the expected architecture:\n{lines}\n"
-                           f"Expected: {', '.join(layer_label(d) for d in describe_model(expected_model))}.")

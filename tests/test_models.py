@@ -1,4 +1,5 @@
-"""course_lib.models: builders against the NumPy network and Keras's own counts; the comparator's verdicts."""
+"""course_lib.models: builders against the NumPy network and Keras's own counts; the comparator's verdicts
+(course_lib.checks.keras_summary)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ keras = pytest.importorskip("keras")
 
 from course_lib import models  # noqa: E402
 from course_lib.checks.compare import CheckFailure  # noqa: E402
+from course_lib.checks.keras_summary import assert_same_architecture, compare_models  # noqa: E402
 from course_lib.mlp import TwoLayerNet  # noqa: E402
 
 
@@ -101,12 +103,12 @@ def test_comparator_accepts_the_same_architecture_built_differently():
         models.two_layer_model(8, 16, params=TwoLayerNet(8, 16).params),
     ]
     for model in same:
-        assert models.compare_models(model, expected()) == [], model.name
-        models.assert_same_architecture(model, expected())
+        assert compare_models(model, expected()) == [], model.name
+        assert_same_architecture(model, expected())
 
 
 def differences(model) -> str:
-    found = models.compare_models(model, expected())
+    found = compare_models(model, expected())
     assert found, "the comparator accepted a wrong architecture"
     return "\n".join(found)
 
@@ -138,7 +140,7 @@ def test_comparator_rejects_wrong_architectures_and_says_why():
 def test_assert_same_architecture_lists_the_differences():
     wrong = sequential(keras.layers.Dense(16, activation="relu"), keras.layers.Dense(2))
     with pytest.raises(AssertionError) as info:
-        models.assert_same_architecture(wrong, expected(), name="your model")
+        assert_same_architecture(wrong, expected(), name="your model")
     message = str(info.value)
     assert isinstance(info.value, CheckFailure)
     assert message.startswith("your model does not have the expected architecture")
@@ -149,7 +151,32 @@ def test_comparator_on_the_deep_network():
     reference = models.deep_mlp(8)
     student = keras.Sequential([keras.Input((8,))] + [keras.layers.Dense(3, activation="sigmoid") for _ in range(5)]
                                + [keras.layers.Dense(1)])
-    assert models.compare_models(student, reference) == []
+    assert compare_models(student, reference) == []
     shallow = keras.Sequential([keras.Input((8,))] + [keras.layers.Dense(3, activation="sigmoid") for _ in range(4)]
                                + [keras.layers.Dense(1)])
-    assert "5 layers" in "\n".join(models.compare_models(shallow, reference))
+    assert "5 layers" in "\n".join(compare_models(shallow, reference))
+
+
+# ------------------------------------------------------------------- library and checks
+def test_the_library_never_imports_the_checks():
+    """course_lib's library modules (models, layers, data...) import nothing from course_lib.checks:
+    the checks build on the library, never the other way round."""
+    import ast
+    from pathlib import Path
+
+    import course_lib
+
+    package = Path(course_lib.__file__).parent
+    importing = []
+    for path in package.rglob("*.py"):
+        relative = path.relative_to(package)
+        if relative.parts[0] in ("checks", "grading") or relative.name == "cli.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import) else
+                     [f"{'.' * node.level}{node.module or ''}"] + [f"{'.' * node.level}{alias.name}" for alias in node.names]
+                     if isinstance(node, ast.ImportFrom) else [])
+            if any(name.startswith(("course_lib.checks", ".checks", "..checks")) or name in (".checks", "..checks")
+                   for name in names):
+                importing.append(str(relative))
+    assert not importing, f"library modules that import the checks: {importing}"

@@ -184,7 +184,7 @@ def test_missing_evidence_earns_nothing(sources, tmp_path):
 
 
 def test_keras_summaries_say_what_the_live_comparator_says():
-    """Unit 03 judges Keras models as data: the same verdicts and words as models.compare_models."""
+    """Unit 03 judges Keras models as data: the same verdicts and words as keras_summary.compare_models."""
     import keras
     from course_lib import models
     from course_lib.checks import keras_summary
@@ -216,7 +216,7 @@ def test_keras_summaries_say_what_the_live_comparator_says():
         student = build()
         from_data = keras_summary.differences(keras_summary.summarize(student, (None, 4)),
                                               keras_summary.two_layer_summary(4, 5))
-        assert from_data == models.compare_models(student, expected), label
+        assert from_data == keras_summary.compare_models(student, expected), label
         assert (from_data == []) == (label in ("right", "unbuilt", "activation layer")), label
     for sizes in ([8, 3, 3, 1], [784, 128, 10]):
         assert frameworks._dense_counts(sizes) == models.dense_parameter_counts(sizes)

@@ -44,7 +44,7 @@ from .calling import call_in_place, call_student, observe, run_student, student_
 from .compare import CheckFailure, as_array, assert_close, assert_scalar, assert_shape, passed, random_state, unpack
 from .evidence import graded_check
 from .rules import note_tape_placement, tape_rules, watch_gradient_calls
-from .keras_summary import assert_same_summary, summarize, two_layer_summary
+from .keras_summary import activation_name, assert_same_summary, summarize, two_layer_summary
 
 #: the grader may re-run these checks outside the kernel from recorded results
 #: (:mod:`course_lib.grading.trusted`): they reach student code only through call_student and observe
@@ -975,7 +975,6 @@ def _activation_key(activation: Any) -> str:
         return "linear"
     if isinstance(activation, str):
         return {"none": "linear", "identity": "linear", "": "linear"}.get(activation.lower(), activation.lower())
-    from ..models import activation_name
     return activation_name(activation)
 
 

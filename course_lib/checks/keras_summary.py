@@ -3,10 +3,11 @@
 The grader's trusted re-check (:mod:`course_lib.grading.trusted`) cannot hold a student's
 Keras model: it only has what the kernel recorded. So the kernel turns the model into a
 *summary* with :func:`summarize` (input shape, one description per layer from
-:func:`course_lib.models.describe_model`, trainable parameters), and both sides judge that
-summary with :func:`differences`, which says in plain words what :func:`course_lib.models.compare_models`
-says of live models. The expected summary is written as data (:func:`two_layer_summary`),
-so the re-check needs neither Keras nor TensorFlow.
+:func:`describe_model`, trainable parameters), and both sides judge that summary with
+:func:`differences`. :func:`compare_models` and :func:`assert_same_architecture` say the
+same of two live models. The expected summary is written as data (:func:`two_layer_summary`),
+so the re-check needs neither Keras nor TensorFlow: Keras is imported only where a live
+model is read.
 
 A summary is a dict: ``{"model": False, "type": "NoneType"}`` for something that is not a
 Keras model; else ``{"model": True, "build_error": str, "input_shape": (None, D) or None,
@@ -27,8 +28,6 @@ from .compare import CheckFailure
 def summarize(model: Any, input_shape: tuple) -> dict[str, Any]:
     """The summary of ``model``; an unbuilt model is built for ``input_shape`` (e.g. ``(None, D)``) first."""
     import keras
-
-    from ..models import describe_model
 
     if not isinstance(model, keras.Model):
         return {"model": False, "type": type(model).__name__}
@@ -59,6 +58,114 @@ def _build(model: Any, input_shape: tuple) -> str | None:
         return (f"the model could not be built for inputs of shape {input_shape}: {type(error).__name__}: {error}. "
                 "Start the model with keras.Input(shape=(D,)).")
     return None
+
+
+#: layers that only apply an activation: folded into the layer before them
+_FOLDED = ("Activation", "ReLU", "LeakyReLU", "ELU", "Softmax")
+_ACTIVATION_ALIASES = {None: "linear", "None": "linear", "identity": "linear", "silu": "swish",
+                       "sigmoid_v2": "sigmoid"}
+
+
+def activation_name(activation: Any) -> str:
+    """A plain name for a Keras activation: ``"sigmoid"``, ``"relu"``, ``"linear"`` (no activation)..."""
+    if activation is None or isinstance(activation, str):
+        name = activation
+    else:
+        from ..models import COURSE_NEGATIVE_SLOPE, leaky_relu
+
+        if activation is leaky_relu:
+            name = f"leaky_relu(slope {COURSE_NEGATIVE_SLOPE})"
+        else:
+            name = getattr(activation, "__name__", None) or type(activation).__name__
+    return _ACTIVATION_ALIASES.get(name, name)
+
+
+def _layer_activation(layer: Any) -> str | None:
+    """The activation a layer applies (None if it has no notion of one)."""
+    kind = type(layer).__name__
+    if kind == "ReLU":
+        config = layer.get_config()
+        slope = config.get("negative_slope", 0.0) or 0.0
+        return "relu" if not slope else f"leaky_relu(slope {slope:g})"
+    if kind == "LeakyReLU":
+        return f"leaky_relu(slope {layer.get_config().get('negative_slope', 0.3):g})"
+    if kind == "Softmax":
+        return "softmax"
+    if kind == "ELU":
+        return "elu"
+    if hasattr(layer, "activation"):
+        return activation_name(layer.activation)
+    return None
+
+
+def _output_shape(layer: Any, input_shape: tuple | None) -> tuple | None:
+    try:
+        return tuple(layer.output.shape)
+    except Exception:
+        pass
+    if input_shape is None:
+        return None
+    try:
+        return tuple(layer.compute_output_shape(input_shape))
+    except Exception:
+        return None
+
+
+def describe_model(model: Any) -> list[dict[str, Any]]:
+    """One plain description per layer: ``type``, ``units``, ``activation``, ``use_bias``,
+    ``output_shape`` (``None`` for the batch size) and ``params``.
+
+    ``InputLayer`` entries are skipped, and an ``Activation`` (or ``ReLU``, ``LeakyReLU``,
+    ``Softmax``) layer right after a layer without activation is folded into it, so that
+    ``Dense(3, activation="relu")`` and ``Dense(3)`` + ``Activation("relu")`` read the same.
+    """
+    description: list[dict[str, Any]] = []
+    shape = _input_shape(model)
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "InputLayer":
+            continue
+        shape = _output_shape(layer, shape)
+        activation = _layer_activation(layer)
+        if kind in _FOLDED and description and description[-1]["activation"] == "linear":
+            description[-1]["activation"] = activation
+            description[-1]["output_shape"] = shape
+            continue
+        config = layer.get_config()
+        description.append({
+            "type": kind,
+            "name": layer.name,
+            "units": config.get("units"),
+            "activation": activation,
+            "use_bias": config.get("use_bias"),
+            "output_shape": shape,
+            "params": int(layer.count_params()) if layer.built else None,
+        })
+    return description
+
+
+def compare_models(student_model: Any, expected_model: Any) -> list[str]:
+    """The differences between two Keras models' architectures, in plain words.
+
+    Compares the input shape, the number of layers and, layer by layer, the type,
+    units, activation, ``use_bias``, output shape and parameter count, then the total
+    number of trainable parameters. Layer names, ``Sequential`` versus the functional
+    API, and activation layers versus the ``activation=`` argument do not matter.
+    An unbuilt student model is built for the expected model's input shape. Both models
+    are first turned into summaries (:func:`summarize`), which is also what the grader's
+    re-check compares, so the two always say the same.
+
+    Returns:
+        a list of sentences, empty when the architectures agree.
+    """
+    shape = _input_shape(expected_model) or ()
+    return differences(summarize(student_model, shape), summarize(expected_model, shape))
+
+
+def assert_same_architecture(student_model: Any, expected_model: Any, name: str = "model") -> None:
+    """Raise a :class:`CheckFailure` (an ``AssertionError``) listing :func:`compare_models`'s differences."""
+    shape = _input_shape(expected_model) or ()
+    assert_same_summary(summarize(student_model, shape), summarize(expected_model, shape), name)
 
 
 # ------------------------------------------------------------------ data side (no Keras)
@@ -94,7 +201,7 @@ def differences(student: Mapping[str, Any], expected: Mapping[str, Any]) -> list
     The input shape, the number of layers and, layer by layer, the type, units, activation,
     ``use_bias``, output shape and parameter count, then the trainable parameters in all.
     Layer names, ``Sequential`` or functional API, and activation layers versus the
-    ``activation=`` argument do not matter (:func:`~course_lib.models.describe_model` folds them).
+    ``activation=`` argument do not matter (:func:`describe_model` folds them).
     """
     if not student["model"]:
         kind = student["type"]
@@ -142,7 +249,7 @@ def differences(student: Mapping[str, Any], expected: Mapping[str, Any]) -> list
 
 
 def assert_same_summary(student: Mapping[str, Any], expected: Mapping[str, Any], name: str = "model") -> None:
-    """Raise a :class:`CheckFailure` listing :func:`differences` (as ``models.assert_same_architecture`` words it)."""
+    """Raise a :class:`CheckFailure` listing :func:`differences`."""
     found = differences(student, expected)
     if found:
         lines = "\n".join(f"  - {difference}" for difference in found)
