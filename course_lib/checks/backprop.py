@@ -38,6 +38,7 @@ from ..mlp import two_layer_forward, two_layer_loss
 from .calling import call_student, call_with_shapes, student_value
 from .compare import CheckFailure, as_array, assert_close, assert_scalar, assert_shape, passed, random_state, unpack
 from .evidence import graded_check
+from .exercises import diagnoses, likely_mistake
 from .rules import assert_inputs_untouched, find_autodiff_use  # noqa: F401 (find_autodiff_use: the unit's rule)
 from .rules import call_by_hand as _call_by_hand
 
@@ -377,7 +378,8 @@ _MISTAKES = {
 
 
 def _diagnoses(X: np.ndarray, y: np.ndarray, params: dict[str, np.ndarray], node: str) -> list:
-    return [(_two_layer_variant(X, y, params, mistake)[node], message) for mistake, message in _MISTAKES.items()]
+    """The table of mistakes as rows for ``node``: its value in each wrong variant of the network."""
+    return diagnoses(lambda mistake: _two_layer_variant(X, y, params, mistake)[node], _MISTAKES)
 
 
 _BIAS_BUG = {"db2": "bug 1", "db1": "bug 3"}
@@ -806,13 +808,11 @@ def check_fixed_backprop(backprop: Callable[..., Any], seed: int = 0, num_exampl
         error = norm_rel_error(gradient, numerical)
         report.append(f"{label}: {error:.1e}")
         if error >= _threshold_for(gradient, threshold):
-            wrong = [message for mistake, message in _MISTAKES.items()
-                     if np.allclose(gradient, _two_layer_variant(X, Y, params, mistake)["d" + key],
-                                    rtol=1e-5, atol=1e-8)]
+            wrong = likely_mistake(gradient, _diagnoses(X, Y, params, "d" + key), rtol=1e-5, atol=1e-8)
             failures.append(
                 f"- gradient check failed for {label}: relative error {error:.2g} against centred differences "
                 f"(it should be below {threshold:.0e}).\n  "
-                + (f"Likely mistake: {wrong[0]}" if wrong else
+                + (f"Likely mistake: {wrong}" if wrong else
                    "Compare your line for it with the chain rule: (input of the layer).T @ (upstream gradient)."))
     if failures:
         raise CheckFailure(f"{len(failures)} of the 4 gradients are still wrong:\n" + "\n".join(failures))
@@ -924,9 +924,9 @@ def _assert_same_steps(train_two_layer: Callable[..., Any], X: np.ndarray, Y: np
                      hint=f"the exercise fixes every step: rng = np.random.default_rng(seed) once, then each epoch "
                           f"one rng.permutation(N) cut into slices of {batch_size}, the last one shorter, and one "
                           "update of every parameter per slice.",
-                     diagnoses=[(_sgd_two_layer(X, Y, start, learning_rate, num_epochs, batch_size, seed,
-                                                mistake)[0][key], message)
-                                for mistake, message in _SGD_MISTAKES.items()])
+                     diagnoses=diagnoses(lambda mistake: _sgd_two_layer(X, Y, start, learning_rate, num_epochs,
+                                                                        batch_size, seed, mistake)[0][key],
+                                         _SGD_MISTAKES))
     assert_close("history", history, expected_history, rtol=1e-5,
                  hint="after each epoch, append the MSE of the current parameters on all of X.")
 

@@ -40,9 +40,10 @@ from typing import Any, Callable
 import numpy as np
 
 from ..mlp import init_two_layer_params, two_layer_loss
-from .calling import call_in_place, call_student, observe, run_student, student_value
+from .calling import call_in_place, call_student, observe, run_student
 from .compare import CheckFailure, as_array, assert_close, assert_scalar, assert_shape, passed, random_state, unpack
 from .evidence import graded_check
+from .exercises import assert_choice
 from .rules import note_tape_placement, tape_rules, watch_gradient_calls
 from .keras_summary import activation_name, assert_same_summary, summarize, two_layer_summary
 
@@ -1163,21 +1164,6 @@ def check_cross_entropy_from_logits(binary_cross_entropy: Callable[..., Any], ca
 
 
 # ================================================================== reading questions
-def assert_choice(name: str, answer: Any, correct: str, explanations: dict[str, str]) -> None:
-    """Fail unless ``answer`` is the letter ``correct``; a wrong letter gets its own explanation.
-
-    The answer is data (:func:`~course_lib.checks.calling.student_value`), so the trusted
-    re-check replays it. Upper case and spaces are forgiven: ``" B"`` is ``"b"``.
-    """
-    answer = student_value(name, answer)
-    letters = sorted([correct, *explanations])
-    if not isinstance(answer, str) or answer.strip().lower() not in letters:
-        raise CheckFailure(f"{name} should be one letter in quotes, one of {letters}; got {answer!r}.")
-    letter = answer.strip().lower()
-    if letter != correct:
-        raise CheckFailure(f"{name} = {letter!r} is not the best answer. {explanations[letter]}")
-
-
 @graded_check
 def check_why_average(why_average: Any) -> None:
     """Reading question: why the MSE averages over the N examples instead of summing (the answer is ``"b"``)."""

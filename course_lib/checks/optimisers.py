@@ -21,8 +21,7 @@ grader re-checks them outside the kernel (``TRUSTED_REPLAY``).
 
 from __future__ import annotations
 
-import functools
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +29,7 @@ from .. import optim as ref
 from .calling import call_student, observe
 from .compare import CheckFailure, as_array, assert_close, assert_scalar, passed, random_state, unpack
 from .evidence import graded_check
+from .exercises import value_check
 
 #: the grader may re-run these checks outside the kernel from recorded results
 #: (:mod:`course_lib.grading.trusted`): they reach student code only through call_student and observe
@@ -322,32 +322,6 @@ def check_smooth(smooth, seed: int = 0, length: int = 30, beta: float = 0.9) -> 
 
 
 # --------------------------------------------------------------------- reading questions
-class _Answer:
-    """A student's value answer, hidden from the check's identity (see :func:`_value_check`)."""
-
-    def __init__(self, value: Any):
-        self.value = value
-
-
-def _value_check(check: Callable[[Any], None]) -> Callable[[Any], None]:
-    """:func:`graded_check` for a check that takes a value answer (a letter, a list, a dict).
-
-    ``graded_check`` identifies a call by its literal arguments. A value answer is a literal
-    in the kernel (``"b"``, ``["adam"]``) but a stand-in in the grader's re-run, so the two
-    would disagree and the re-run would find no record. Wrapped, the answer reads the same
-    (``*``) in both; the check reads it only inside :func:`observe`.
-    """
-    graded = graded_check(check)
-
-    @functools.wraps(check)
-    def run(answer: Any) -> None:
-        __tracebackhide__ = True
-        return graded(_Answer(answer))
-
-    run.graded_check = True
-    return run
-
-
 def _names(answer: Any) -> list[str]:
     if isinstance(answer, str) or not hasattr(answer, "__iter__"):
         raise CheckFailure("per_parameter_optimisers should be a set of names such as {\"sgd\", ...}, "
@@ -355,7 +329,7 @@ def _names(answer: Any) -> list[str]:
     return sorted({str(name).strip().lower() for name in answer})
 
 
-@_value_check
+@value_check
 def check_per_parameter_optimisers(per_parameter_optimisers) -> None:
     """Which optimisers give each parameter its own step size? A set of names from OPTIMISER_NAMES."""
     names = observe("per_parameter_optimisers", lambda: _names(per_parameter_optimisers.value))
@@ -376,7 +350,7 @@ def check_per_parameter_optimisers(per_parameter_optimisers) -> None:
     passed("per_parameter_optimisers: the adaptive methods divide each step by that parameter's own history")
 
 
-@_value_check
+@value_check
 def check_bias_correction_reading(bias_correction_answer) -> None:
     """The letter of the reason why Adam divides m by (1 - beta_1**t)."""
     answer = observe("bias_correction_answer", lambda: str(bias_correction_answer.value).strip().lower())
@@ -397,7 +371,7 @@ def check_bias_correction_reading(bias_correction_answer) -> None:
 CURVE_LABELS = ("too high", "too low", "good")
 
 
-@_value_check
+@value_check
 def check_curve_labels(curve_labels) -> None:
     """Labels for the three learning curves A, B, C: "too high", "too low" or "good"."""
     def measure():

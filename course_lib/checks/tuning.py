@@ -21,6 +21,7 @@ from .. import search as ref
 from .calling import call_student, student_value
 from .compare import CheckFailure, as_array, assert_close, assert_scalar, assert_shape, passed, random_state, unpack
 from .evidence import graded_check
+from .exercises import value_check
 
 #: the grader may re-run these checks outside the kernel from recorded results
 #: (:mod:`course_lib.grading.trusted`): they reach student code only through call_student
@@ -91,17 +92,15 @@ SANITY_OPTIONS = {
 _SANITY_ANSWER = "B"
 
 
-class _Answer:
-    """A value answer held out of the check's identity: a literal in the kernel, a stand-in in the re-run."""
+@value_check
+def check_sanity_bug(sanity_bug) -> None:
+    """The reading question: which marked line stops the buggy network from overfitting two minibatches.
 
-    def __init__(self, value):
-        self.value = value
-
-
-@graded_check
-def _check_sanity_bug(held: _Answer) -> None:
+    The answer (a letter) is held out of the check's identity (:func:`~course_lib.checks.exercises.value_check`)
+    and reaches the check only through ``student_value``.
+    """
     __tracebackhide__ = True
-    answer = student_value("sanity_bug", held.value)
+    answer = student_value("sanity_bug", sanity_bug.value)
     if not isinstance(answer, str) or answer.strip().upper() not in SANITY_OPTIONS:
         raise CheckFailure(f"sanity_bug should be one of the letters {', '.join(SANITY_OPTIONS)} (a string), "
                            f"not {answer!r}.")
@@ -111,20 +110,6 @@ def _check_sanity_bug(held: _Answer) -> None:
                            "with each line changed back to the working version and watch which change "
                            "lets the loss reach zero.")
     passed("sanity_bug: that line is why the network could not overfit")
-
-
-def check_sanity_bug(sanity_bug) -> None:
-    """The reading question: which marked line stops the buggy network from overfitting two minibatches.
-
-    ``graded_check`` names a call by its literal arguments; the answer (a letter) is a literal
-    in the kernel but not in the grader's re-run, so it is passed on wrapped (read as ``*``
-    in both) and reaches the check only through ``student_value``.
-    """
-    __tracebackhide__ = True
-    return _check_sanity_bug(_Answer(sanity_bug))
-
-
-check_sanity_bug.graded_check = True
 
 
 # --------------------------------------------------------------------- 2. learning-rate range test
