@@ -221,7 +221,7 @@ def feedback(assignment, students):
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .grading.console import print_line
+    from .grading.console import print_notes
     from .grading.feedback import Course, generate_feedback
 
     console = _console()
@@ -231,8 +231,7 @@ def feedback(assignment, students):
         task = bar.add_task(assignment, total=None)
         result = generate_feedback(root, assignment, students,
                                    progress=lambda student, done, total: bar.update(task, completed=done, total=total))
-    for problem in result.problems:
-        print_line(console, f"note: {problem}", "yellow")
+    print_notes(console, result.problems)
     folder = Course.load(root).feedback
     console.print(f"Wrote {len(result.written)} feedback page(s) for {len(result.students)} student(s) "
                   f"of {result.assignment} to {folder}/<student>/{result.assignment}/.", soft_wrap=True)

@@ -176,12 +176,8 @@ def autograde(root: Path, assignment: str, *, jobs: int | None = None, students:
     log = GradingLog(run.root, assignment, run.config, run.notebooks)
     workers = None
     try:
-        todo = []
-        for student, folder in run.submissions.items():
-            if not force and log.done(student):
-                summary.already_graded.append(student)
-            else:
-                todo.append((student, folder))
+        todo = [(student, folder) for student, folder in run.submissions.items() if force or not log.done(student)]
+        summary.already_graded += [student for student in run.submissions if student not in dict(todo)]
         if not todo:
             summary.seconds = time.monotonic() - start
             return summary
@@ -240,7 +236,8 @@ def dispatch(workers, common, todo: list[tuple[str, Path]], submissions: dict[st
 
     A worker process that dies costs its submission one retry on a fresh pool (a second
     death records it as failed); a pool that keeps breaking is given up after
-    :data:`~course_lib.grading.pools.MAX_POOL_RESTARTS` restarts.
+    :data:`~course_lib.grading.pools.MAX_POOL_RESTARTS` restarts. One loop on purpose: the
+    queue, the futures in flight and the retry counts change together.
     """
     from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool

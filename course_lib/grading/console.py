@@ -8,6 +8,7 @@ summaries that ``dlcourse autograde`` and ``dlcourse collect`` end with.
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -32,6 +33,12 @@ def print_line(console, text: str, style: str = "") -> None:
     from rich.markup import escape
 
     console.print(f"[{style}]{escape(text)}[/]" if style else escape(text), soft_wrap=True)
+
+
+def print_notes(console, notes) -> None:
+    """Each of ``notes`` as ``note: ...``, in yellow, one line each."""
+    for note in notes:
+        print_line(console, f"note: {note}", "yellow")
 
 
 def status_counts(statuses) -> str:
@@ -120,11 +127,8 @@ def note_line(outcome, note: str) -> str:
 
 def autograde_summary(summary, console, log_path: Path) -> None:
     """The report: one line per problem (never wrapped, so it greps), counts, time, the log's path."""
-    def line(text: str, style: str = "") -> None:
-        print_line(console, text, style)
-
-    for problem in summary.problems:
-        line(f"note: {problem}", "yellow")
+    line = partial(print_line, console)
+    print_notes(console, summary.problems)
     for o in summary.outcomes:
         style = {"ok": "", "limit": "yellow", "invalid": "yellow", "failed": "red"}[o.status]
         for note in o.notes:
@@ -161,11 +165,8 @@ def collect_summary(summary, console, root: Path) -> None:
 
     from .collect import relative, when
 
-    def line(text: str, style: str = "") -> None:
-        print_line(console, text, style)
-
-    for note in summary.notes:
-        line(f"note: {note}", "yellow")
+    line = partial(print_line, console)
+    print_notes(console, summary.notes)
     for row in summary.rows:
         name = relative(row.archive.resolve(), Path.cwd())
         if row.status == "refused":
