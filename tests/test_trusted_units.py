@@ -28,6 +28,7 @@ import pytest
 from conftest import ROOT
 from course_lib.checks import backprop, convolution, evidence, frameworks
 from course_lib.checks.backprop import network as backprop_network
+from course_lib.checks.frameworks import training as frameworks_training
 from course_lib.grading import trusted
 from course_lib.grading.build import write_sources
 from course_lib.grading.config import units
@@ -342,7 +343,7 @@ TAMPERED = {  # (unit, grade cell): (wrong answer cell, what the notebook patche
         "    with tf.GradientTape() as tape:\n"
         "        hidden = tf.nn.relu(X @ variables['W1'] + variables['b1'])\n"
         "        loss = 0.5 * tf.reduce_mean((hidden @ variables['W2'] + variables['b2'] - y) ** 2)\n"
-        "    return loss, tape.gradient(loss, variables)\n", (frameworks, "assert_close", _silent)),
+        "    return loss, tape.gradient(loss, variables)\n", (frameworks_training, "assert_close", _silent)),
     ("03_frameworks", "train_keras_model"): (
         "def train_keras_model(model, X_train, y_train, X_val, y_val, num_epochs, learning_rate, batch_size):\n"
         "    model.compile(optimizer=keras.optimizers.SGD(learning_rate), loss='mse')\n"
