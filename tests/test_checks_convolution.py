@@ -407,20 +407,54 @@ def test_max_pool_backward_accepts(answer, capsys):
     assert "max_pool_backward" in capsys.readouterr().out
 
 
-def _pool_spread(mask_of, use_dout=True, accumulate="add"):
+def _pool_spread(pick, use_dout=True, accumulate="add"):
+    """A wrong max_pool_backward, written here with plain loops (never with the checks' own helpers):
+    ``pick(window)`` (size, size) -> the weights with which window (i, j) shares out its gradient;
+    ``accumulate``: "add" (+=), "overwrite" (window = part) or "overwrite_max" (only the picked pixels)."""
     def answer(dout, cache):
         x, size, stride = cache
-        return checks._spread(dout if use_dout else np.ones_like(dout), x, size, stride, mask_of, accumulate)
+        upstream = dout if use_dout else np.ones_like(dout)
+        dx = np.zeros_like(x)
+        num_examples, out_height, out_width, channels = dout.shape
+        for n in range(num_examples):
+            for c in range(channels):
+                for i in range(out_height):
+                    for j in range(out_width):
+                        rows, cols = slice(i * stride, i * stride + size), slice(j * stride, j * stride + size)
+                        weights = pick(x[n, rows, cols, c])
+                        part = upstream[n, i, j, c] * weights
+                        if accumulate == "add":
+                            dx[n, rows, cols, c] += part
+                        elif accumulate == "overwrite":
+                            dx[n, rows, cols, c] = part
+                        else:
+                            window = dx[n, rows, cols, c]
+                            window[weights != 0] = part[weights != 0]
+        return dx
     return answer
+
+
+def _at_max(window):
+    """1 at the window's (first) largest pixel, 0 elsewhere."""
+    weights = np.zeros_like(window)
+    weights[np.unravel_index(np.argmax(window), window.shape)] = 1.0
+    return weights
+
+
+def _at_min(window):
+    """1 at the window's (first) smallest pixel, 0 elsewhere."""
+    weights = np.zeros_like(window)
+    weights[np.unravel_index(np.argmin(window), window.shape)] = 1.0
+    return weights
 
 
 @pytest.mark.parametrize("answer, words", [
     (_pool_spread(np.ones_like), ["every pixel of the window"]),
     (_pool_spread(lambda w: np.ones_like(w) / w.shape[-1] ** 2), ["average pooling"]),
-    (_pool_spread(checks._argmin_mask), ["smallest"]),
-    (_pool_spread(checks._argmax_mask, use_dout=False), ["multiply by the upstream gradient"]),
-    (_pool_spread(checks._argmax_mask, accumulate="overwrite"), ["+="]),
-    (_pool_spread(checks._argmax_mask, accumulate="overwrite_max"), ["+="]),
+    (_pool_spread(_at_min), ["smallest"]),
+    (_pool_spread(_at_max, use_dout=False), ["multiply by the upstream gradient"]),
+    (_pool_spread(_at_max, accumulate="overwrite"), ["+="]),
+    (_pool_spread(_at_max, accumulate="overwrite_max"), ["+="]),
     (lambda dout, cache: np.zeros_like(cache[0])[:, :-1], ["shape"]),
     (stub, ["not written yet"]),
 ])
