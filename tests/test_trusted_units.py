@@ -28,6 +28,7 @@ import pytest
 from conftest import ROOT
 from course_lib.checks import backprop, convolution, evidence, frameworks
 from course_lib.checks.backprop import network as backprop_network
+from course_lib.checks.convolution import pooling as convolution_pooling
 from course_lib.checks.frameworks import training as frameworks_training
 from course_lib.grading import trusted
 from course_lib.grading.build import write_sources
@@ -352,7 +353,7 @@ TAMPERED = {  # (unit, grade cell): (wrong answer cell, what the notebook patche
     ("04_convolution", "max_pool_forward"): (
         "def max_pool_forward(x, size=2, stride=2):\n"
         "    windows = sliding_window_view(x, (size, size), axis=(1, 2))[:, ::stride, ::stride]\n"
-        "    return windows.mean(axis=(4, 5)), (x, size, stride)\n", (convolution, "assert_close", _silent)),
+        "    return windows.mean(axis=(4, 5)), (x, size, stride)\n", (convolution_pooling, "assert_close", _silent)),
     ("04_convolution", "cnn"): (
         "cnn = keras.Sequential([keras.Input((32, 32, 1)), keras.layers.Conv2D(2, 3), keras.layers.Flatten(),\n"
         "                        keras.layers.Dense(2, activation='softmax')])\n",
