@@ -133,12 +133,7 @@ def _replay(replaying: "evidence.Replayer", key: str, name: str, args: tuple, kw
         raise CheckFailure(str(outcome["refused"]))
     if "raised" in outcome:
         raise CheckFailure(crash_message(name, str(outcome["raised"]), str(outcome.get("message", ""))))
-    if "value" not in outcome:
-        raise evidence.ReplayMiss(f"`{name}` returned something that is not data")
-    try:
-        return evidence.from_data(outcome["value"])
-    except Exception as error:   # forged or damaged record
-        raise evidence.ReplayMiss(f"unreadable record for `{name}`") from error
+    return _recorded_value(outcome, f"`{name}` returned something that is not data", f"`{name}`")
 
 
 def raise_with_shapes(failure: CheckFailure, shapes: str) -> None:
@@ -208,12 +203,18 @@ def _replayed_observation(outcome: dict, label: str) -> Any:
     __tracebackhide__ = True
     if "failure" in outcome:
         raise CheckFailure(str(outcome["failure"]))
+    return _recorded_value(outcome, f"{label}: nothing usable was recorded", label)
+
+
+def _recorded_value(outcome: dict, missing: str, what: str) -> Any:
+    """The value a record holds, decoded; a :class:`~.evidence.ReplayMiss` when there is none or it is damaged."""
+    __tracebackhide__ = True
     if "value" not in outcome:
-        raise evidence.ReplayMiss(f"{label}: nothing usable was recorded")
+        raise evidence.ReplayMiss(missing)
     try:
         return evidence.from_data(outcome["value"])
     except Exception as error:   # forged or damaged record
-        raise evidence.ReplayMiss(f"unreadable record for {label}") from error
+        raise evidence.ReplayMiss(f"unreadable record for {what}") from error
 
 
 def student_value(name: str, value: Any, *inputs: Any) -> Any:
