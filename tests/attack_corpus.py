@@ -748,8 +748,11 @@ CORPUS: list[Attack] = [
                                             '    print(f"step {step:6d}: loss {1 / (step + 1):.8f}, '
                                             'weights [0.1234, 0.5678, 0.9012]")\n']}), earns(), "output",
            max_notebook_bytes=5_000_000),
-    Attack("memory_bomb", "right answers; then a list of 200 MB arrays grown without end",
-           _extra_cells({"train_sgd": ["_hoard = []\nwhile True:\n    _hoard.append(np.ones(25_000_000))\n"]}),
+    # np.empty: the rlimit counts memory asked for, touched or not, so this attack does not depend
+    # on how fast the machine hands out fresh pages (on a new VM: ~2 s per 200 MB, over the cell
+    # limit before the memory limit); child_memory is the touched, resident case
+    Attack("memory_bomb", "right answers; then a list of 200 MB arrays asked for without end",
+           _extra_cells({"train_sgd": ["_hoard = []\nwhile True:\n    _hoard.append(np.empty(25_000_000))\n"]}),
            earns(), "memory"),
     Attack("child_memory", "right answers; then three forked children of 880 MB each (each under the rlimit)",
            _extra_cells({"train_sgd": [CHILD_MEMORY]}), earns(), "memory"),

@@ -545,7 +545,7 @@ def test_augmentation_rejects(answer, words):
 ])
 def test_the_recheck_replays_the_record_and_reaches_the_same_verdict(tmp_path, source, right, wrong):
     from course_lib.checks import evidence
-    from course_lib.grading import trusted
+    from course_lib.grading import recheck as trusted
 
     name = source.split("(")[0]
     cell = f"from course_lib.checks.generalisation import {name}\n{source}\n"

@@ -394,7 +394,7 @@ def test_every_check_is_graded_and_replayable():
 def test_value_answers_replay_in_the_trusted_recheck_whatever_their_literal_form(tmp_path, grade_cell, answers):
     """A letter or a list is a literal in the kernel but a stand-in in the re-run: both must find the record."""
     from course_lib.checks import evidence
-    from course_lib.grading import trusted
+    from course_lib.grading import recheck as trusted
 
     name = grade_cell.split("(")[0]
     source = f"from course_lib.checks.optimisers import {name}\n{grade_cell}\n"

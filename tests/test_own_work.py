@@ -22,7 +22,7 @@ from course_lib import conv, linear
 from course_lib.checks import backprop, convolution, evidence, own_work
 from course_lib.checks.compare import CheckFailure
 from course_lib.checks.linear import check_mse_gradients, check_predict
-from course_lib.grading import trusted
+from course_lib.grading import recheck as trusted
 from course_lib.grading.build import write_sources
 from course_lib.grading.config import units
 

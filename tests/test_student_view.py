@@ -21,7 +21,7 @@ from course_lib.checks.compare import CheckFailure
 from course_lib.grading import check, feedback, grades, messages
 from course_lib.grading.messages import exercise_line, failure_message, summary_line
 from course_lib.grading.offline_page import PAGE_STYLE, finish_page, prerender_math
-from course_lib.grading.trusted import GRADER_ERROR, MISS_MESSAGE
+from course_lib.grading.recheck import GRADER_ERROR, MISS_MESSAGE
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 BIAS = "Likely mistake: the bias b is missing: add `+ b`."

@@ -1,7 +1,7 @@
 """The grader's re-check outside the kernel: honest work passes, tampering inside the kernel does not.
 
 Each notebook runs in a real kernel with recording on (as the grader runs it), then
-:func:`course_lib.grading.trusted.verdicts` re-runs the gradebook's grade cells in this
+:func:`course_lib.grading.recheck.verdicts` re-runs the gradebook's grade cells in this
 process from the record.
 """
 
@@ -14,7 +14,7 @@ import pytest
 
 from conftest import make_course
 from course_lib.checks import evidence
-from course_lib.grading import trusted
+from course_lib.grading import recheck as trusted
 from course_lib.grading.check import execute, score_cells
 
 UNIT, NOTEBOOK = "01_linear_regression", "linear_regression.ipynb"

@@ -3,7 +3,7 @@
 Each unit's solution runs in this process the way a kernel runs it (the setup, answer and
 grade cells of ``build/source``, and the plain cells they need), with recording on, as
 ``DLCOURSE_EVIDENCE_FILE`` turns it on in a graded kernel. Then
-:func:`course_lib.grading.trusted.verdicts` re-runs the grade cells from that record alone.
+:func:`course_lib.grading.recheck.verdicts` re-runs the grade cells from that record alone.
 Honest work must pass the re-check; wrong answers must fail it with the message the
 student saw; and wrong answers that pass inside the "kernel" because the notebook patched
 NumPy or the checks must fail it. One test repeats the honest and the patched-NumPy case
@@ -30,7 +30,7 @@ from course_lib.checks import backprop, convolution, evidence, frameworks
 from course_lib.checks.backprop import network as backprop_network
 from course_lib.checks.convolution import pooling as convolution_pooling
 from course_lib.checks.frameworks import training as frameworks_training
-from course_lib.grading import trusted
+from course_lib.grading import recheck as trusted
 from course_lib.grading.build import write_sources
 from course_lib.grading.config import units
 from course_lib.grading.check import execute, score_cells
@@ -166,7 +166,7 @@ def test_the_recheck_never_loads_tensorflow(solved, sources, tmp_path):
     (tmp_path / "cells.json").write_text(json.dumps(cells))
     script = (
         "import json, sys\n"
-        "from course_lib.grading import trusted\n"
+        "from course_lib.grading import recheck as trusted\n"
         "cells = json.load(open(sys.argv[1]))\n"
         "found = {unit: trusted.verdicts([tuple(c) for c in cells[unit]], record)\n"
         "         for unit, record in zip(cells, sys.argv[2:])}\n"

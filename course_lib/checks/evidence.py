@@ -20,7 +20,7 @@ check's inputs, the batches the pipeline yields, the variables after a training 
 
 The grader then runs the same grade-cell code again in its own, trusted process, where
 ``call_student`` and ``observe`` *replay* those results instead of calling anything (see
-:mod:`course_lib.grading.trusted`). The expected values are computed there, by the
+:mod:`course_lib.grading.recheck`). The expected values are computed there, by the
 grader's own NumPy and ``course_lib``, so nothing the notebook does to NumPy, builtins,
 IPython or the checks inside its kernel changes the verdict. What the notebook can do is
 write whatever results it likes into the record, which earns points only when they are

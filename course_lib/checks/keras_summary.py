@@ -1,6 +1,6 @@
 """A Keras model's architecture as plain data, and its comparison with the expected one.
 
-The grader's trusted re-check (:mod:`course_lib.grading.trusted`) cannot hold a student's
+The grader's trusted re-check (:mod:`course_lib.grading.recheck`) cannot hold a student's
 Keras model: it only has what the kernel recorded. So the kernel turns the model into a
 *summary* with :func:`summarize` (input shape, one description per layer from
 :func:`describe_model`, trainable parameters), and both sides judge that summary with

@@ -17,7 +17,7 @@ from .compare import CheckFailure, assert_close, assert_scalar, assert_shape, pa
 from .evidence import graded_check
 
 #: the grader may re-run these checks outside the kernel from recorded results
-#: (:mod:`course_lib.grading.trusted`): they reach student code only through call_student
+#: (:mod:`course_lib.grading.recheck`): they reach student code only through call_student
 TRUSTED_REPLAY = True
 #: the references that answer this unit's exercises (the own-work rule, :mod:`.own_work`)
 REFERENCES = ("course_lib.linear",)

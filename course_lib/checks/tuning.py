@@ -24,7 +24,7 @@ from .evidence import graded_check
 from .exercises import value_check
 
 #: the grader may re-run these checks outside the kernel from recorded results
-#: (:mod:`course_lib.grading.trusted`): they reach student code only through call_student
+#: (:mod:`course_lib.grading.recheck`): they reach student code only through call_student
 #: and student_value
 TRUSTED_REPLAY = True
 #: the references that answer this unit's exercises (the own-work rule, :mod:`.own_work`);

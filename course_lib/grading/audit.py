@@ -7,7 +7,7 @@ dropped, ``keepdims`` dropped, a transpose added or removed, a term deleted, two
 swapped, a slice bound moved by one, a comparison flipped, a return value replaced by an
 input. Each mutant then runs through the exercise's **whole** grade cell, hidden tests
 included, and is judged as grading judges it: the trusted re-check
-(:func:`course_lib.grading.trusted.verdicts` over the calls the check recorded with
+(:func:`course_lib.grading.recheck.verdicts` over the calls the check recorded with
 :class:`course_lib.checks.evidence.Recorder`) gives the verdict where the cell is replayable,
 the kernel's own outcome elsewhere. A mutant the grade cell fails is *killed*; one it passes
 *survives* and is reported as a one-line change.
@@ -171,7 +171,7 @@ def _run_cells(namespace: dict, sources: list[str]) -> str | None:
 def _judge(namespace: dict, sources: list[str], grade_id: str) -> dict:
     """Run ``sources`` (answer cells ... grade cell) and the trusted re-check: the verdict grading gives."""
     from ..checks import evidence
-    from . import trusted
+    from . import recheck as trusted
 
     with tempfile.TemporaryDirectory() as scratch:
         record = os.path.join(scratch, "evidence.jsonl")

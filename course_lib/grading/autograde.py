@@ -305,7 +305,7 @@ def _instructor_code(source: Path, notebooks: list[str]) -> dict[str, list[str]]
     """The release's plain code cells per notebook (the own-work rule leaves the instructor's alone)."""
     import nbformat
 
-    from .trusted import instructor_code
+    from .recheck import instructor_code
 
     found = {}
     for name in notebooks:

@@ -30,7 +30,7 @@ def error_output(cell):
 
 def summary_line(ename: str, evalue: str) -> str:
     """The most useful single line of an error ``ename: evalue`` (see the module's docstring)."""
-    from .trusted import GRADER_ERROR, MISS_MESSAGE
+    from .recheck import GRADER_ERROR, MISS_MESSAGE
 
     ename = str(ename or "Error")
     text = str(evalue or "")

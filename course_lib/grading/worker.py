@@ -342,12 +342,12 @@ def recheck(notebook, tests: list[tuple[str, str]], evidence: Path, instructor: 
     which may use references).
 
     Changes the outputs of each re-checked grade cell whose verdict differs from the
-    kernel's (see :func:`course_lib.grading.trusted.apply_verdicts`), so the parent's
+    kernel's (see :func:`course_lib.grading.recheck.apply_verdicts`), so the parent's
     ``SaveAutoGrades`` scores the trusted verdict. Cells whose checks cannot be re-run keep
     the kernel's verdict, and a note says which. Returns the report's notes and whether
     ``notebook`` changed.
     """
-    from . import trusted
+    from . import recheck as trusted
 
     found = trusted.verdicts(tests, evidence)
     own, own_notes = trusted.own_work_verdicts(notebook, tests, instructor)

@@ -40,7 +40,7 @@ from .training import (check_fixed_backprop, check_init_params, check_saturation
                        check_train_two_layer, lecture_inputs)
 
 #: the grader may re-run these checks outside the kernel from recorded results
-#: (:mod:`course_lib.grading.trusted`): they reach student code only through call_student and observe
+#: (:mod:`course_lib.grading.recheck`): they reach student code only through call_student and observe
 TRUSTED_REPLAY = True
 #: the references that answer this unit's exercises (the own-work rule, :mod:`.own_work`);
 #: ``gradcheck.rel_error`` and ``gradient_check_report`` are tools the notebook hands out

@@ -29,7 +29,7 @@ from .layers import (HAND_IMAGE, HAND_KERNEL, check_activation_maps, check_conv2
 from .pooling import check_max_pool_backward, check_max_pool_forward  # noqa: F401
 
 #: the grader may re-run these checks outside the kernel from recorded results
-#: (:mod:`course_lib.grading.trusted`): they reach student code only through call_student and observe
+#: (:mod:`course_lib.grading.recheck`): they reach student code only through call_student and observe
 TRUSTED_REPLAY = True
 #: the references that answer this unit's exercises (the own-work rule, :mod:`.own_work`);
 #: ``conv.FILTERS``, ``filter_bank`` and the parameter counters' helpers stay free to use

@@ -44,7 +44,7 @@ from .training import check_tape_gradients, check_train_loop, check_train_step  
 
 
 #: the grader may re-run these checks outside the kernel from recorded results
-#: (:mod:`course_lib.grading.trusted`): they reach student code only through call_student and observe
+#: (:mod:`course_lib.grading.recheck`): they reach student code only through call_student and observe
 TRUSTED_REPLAY = True
 #: the references that answer this unit's exercises (the own-work rule, :mod:`.own_work`)
 REFERENCES = ("course_lib.tape", "course_lib.models.two_layer_model", "course_lib.models.set_two_layer_params",

@@ -118,7 +118,7 @@ class LimitedExecute(CourseExecute):
       so grade cells that did not run score zero and the ones that finished keep their points.
     * Evidence (``evidence_file``): when set (by the grading worker), the kernel records what
       the student's functions returned there, for the trusted re-check
-      (:mod:`course_lib.grading.trusted`).
+      (:mod:`course_lib.grading.recheck`).
     """
 
     memory_mb = Integer(KERNEL_MEMORY_MB, help="Memory limit per kernel in MB (0: none)").tag(config=True)
