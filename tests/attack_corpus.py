@@ -499,13 +499,15 @@ for _ in range(3):                  # each child stays under the per-process mem
     if pid == 0:
         try:
             _block = np.ones(110_000_000)          # 880 MB, touched
-            time.sleep(30)
+            time.sleep(60)
         finally:
             os._exit(0)
     _children.append(pid)
-for pid in _children:
-    os.waitpid(pid, 0)
 '''
+# The children touch their memory while the next cells wait, each under the cell limit: on a
+# freshly started VM first-touch page faults cost ~2 s per 200 MB (measured), so one cell
+# waiting for all 2.6 GB would meet the 8 s cell limit before the resident-memory watchdog.
+CHILD_MEMORY_WAIT = "import time\ntime.sleep(5)\n"
 
 DEAF_LOOP = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n"
 
@@ -755,7 +757,7 @@ CORPUS: list[Attack] = [
            _extra_cells({"train_sgd": ["_hoard = []\nwhile True:\n    _hoard.append(np.empty(25_000_000))\n"]}),
            earns(), "memory"),
     Attack("child_memory", "right answers; then three forked children of 880 MB each (each under the rlimit)",
-           _extra_cells({"train_sgd": [CHILD_MEMORY]}), earns(), "memory"),
+           _extra_cells({"train_sgd": [CHILD_MEMORY, *[CHILD_MEMORY_WAIT] * 6]}), earns(), "memory"),
     Attack("fork_bomb", "right answers; then a fork bomb (every process forks on, up to 512)",
            _extra_cells({"train_sgd": [FORK_BOMB]}), earns()),
     Attack("network", "right answers; then a connection to a listener on the grading machine's loopback",
