@@ -49,7 +49,6 @@ def test_unknown_image_name():
 
 def test_bundle_is_exactly_the_documented_crops_of_scikit_image(tmp_path):
     """Provenance: rebuilding from scikit-image's own files gives the same bytes."""
-    pytest.importorskip("skimage")
     images.build_bundle(tmp_path / images.BUNDLE_FILE)
     assert data.sha256_of(tmp_path / images.BUNDLE_FILE) == data.expected_checksums()[images.BUNDLE_FILE]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow")
-keras = pytest.importorskip("keras")
+import tensorflow as tf  # noqa: E402  (a dependency: a broken install fails, never skips)
+import keras  # noqa: E402
 
 from course_lib import models  # noqa: E402
 from course_lib.checks.compare import CheckFailure  # noqa: E402
