@@ -50,7 +50,7 @@ sandbox-tool:
 	    echo "note: could not install bubblewrap; grading will run without a sandbox"; \
 	  else echo "note: bubblewrap (bwrap) is not installed; instructors grading untrusted work should install it (sudo apt-get install bubblewrap)"; fi; }
 
-# tests/test_browser.py drives Debian's Chromium (package `chromium`) with Playwright; Playwright's
+# tests/release/test_browser.py drives Debian's Chromium (package `chromium`) with Playwright; Playwright's
 # own browser download is not used. Installed here when we may, as for bubblewrap; otherwise a note,
 # and the browser test fails until it is installed.
 .PHONY: browser-tool
@@ -59,5 +59,5 @@ browser-tool:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    (apt-get install -y -q chromium >/dev/null 2>&1 || \
 	     (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1)) || \
-	    echo "note: could not install chromium; tests/test_browser.py will fail"; \
+	    echo "note: could not install chromium; tests/release/test_browser.py will fail"; \
 	  else echo "note: chromium is not installed; the browser test needs it (sudo apt-get install chromium)"; fi; }

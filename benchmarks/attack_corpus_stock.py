@@ -2,7 +2,7 @@
 
 Run on demand: ``.venv/bin/python benchmarks/attack_corpus_stock.py [--only NAME,NAME] [--timeout 120]``.
 
-The corpus is ``tests/attack_corpus.py`` (issue 7). Stock nbgrader grades with no sandbox and
+The corpus is ``tests/grading/attack_corpus.py`` (issue 7). Stock nbgrader grades with no sandbox and
 no limits of its own, so some attacks damage the course it grades or hang it. Each attack is
 therefore graded alone, serially, in a throwaway copy of a course in which an honest
 classmate (the solution) was already graded, under a wall-clock limit per notebook and a
@@ -13,7 +13,7 @@ files in the course root, processes left running, connections to a listener on t
 machine's loopback, and whether the attack printed that it reached its goal.
 
 ``dlcourse autograde --jobs 2`` grades the whole corpus with the honest submissions in one
-batch in another copy (as ``tests/test_attack_corpus.py`` does).
+batch in another copy (as ``tests/grading/test_attack_corpus.py`` does).
 
 Prints a markdown table: attack | stock nbgrader | dlcourse autograde | max | what the
 attack did under stock nbgrader.
@@ -31,12 +31,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
-from attack_corpus import (CELL_TIMEOUT_S, CORPUS, HONEST, LIMIT_OPTIONS, MARK, MAX_SCORE,  # noqa: E402
-                           NOTEBOOK, UNIT, NetworkProbe, Sources, file_hashes, gradebook_state, outputs_text,
-                           place, supervise)
 from course_lib.grading.build import build  # noqa: E402
+from tests.grading.attack_corpus import (CELL_TIMEOUT_S, CORPUS, HONEST, LIMIT_OPTIONS, MARK,  # noqa: E402
+                                         MAX_SCORE, NOTEBOOK, UNIT, NetworkProbe, Sources, file_hashes,
+                                         gradebook_state, outputs_text, place, supervise)
 
 BIN = Path(sys.executable).parent
 CONFIG = ("from pathlib import Path\nfrom course_lib.grading.config import configure\n"
@@ -156,7 +155,7 @@ def main() -> int:
         honest = {h.name: score(ours, h.name) for h in HONEST}
     probe.close()
 
-    print(f"\nThe attack corpus ({len(attacks)} submissions of {UNIT}, tests/attack_corpus.py): the score each "
+    print(f"\nThe attack corpus ({len(attacks)} submissions of {UNIT}, tests/grading/attack_corpus.py): the score each "
           f"earns from stock `nbgrader autograde` (alone, serially, {CELL_TIMEOUT_S} s per cell) and from "
           f"`dlcourse autograde --jobs 2` (one batch with {len(HONEST)} honest submissions, "
           f"{' '.join(LIMIT_OPTIONS)}). `expected` is what its real work earns.\n")

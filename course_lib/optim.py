@@ -15,7 +15,7 @@ argument of each call. :func:`step` applies one update to a dict of parameters
 (``{"W1": ..., "b1": ...}``) with one state per parameter.
 
 **Conventions: these match Keras 3 exactly** (``keras.optimizers``; tested over 100+
-steps in ``tests/test_optim.py``). Where textbooks differ, the difference is named:
+steps in ``tests/library/test_optim.py``). Where textbooks differ, the difference is named:
 
 * momentum: the velocity holds the *step*, ``v = momentum * v - learning_rate * dw`` and
   ``w = w + v`` (Sutskever et al. 2013, CS231n, Keras). PyTorch keeps the sum of gradients

@@ -54,7 +54,7 @@ Two kinds of image data, chosen after looking at what loads offline:
    500 validation images of 32 x 32: a CNN with two conv blocks (70k parameters) reaches
    about 0.97 validation accuracy in 8 epochs (a few seconds on a CPU); a fully connected
    network with as many parameters about 0.87; logistic regression on whole-image
-   brightness statistics about 0.85 (see ``tests/test_images_data.py`` and the unit 04
+   brightness statistics about 0.85 (see ``tests/library/test_images_data.py`` and the unit 04
    notebook).
 
    These images are **simulated**: they were drawn by the code below from a seed; no real

@@ -42,7 +42,7 @@ Design choices, and why:
 * **``--quick`` for CI.** The full run evaluates every mutant (all units take a few minutes
   on two cores; TensorFlow units 03 and 04 take longest). ``--quick`` evaluates a sample of
   :data:`QUICK_SAMPLE` mutants per exercise, drawn with a fixed seed so that CI is
-  reproducible; ``tests/test_audit.py`` runs it as the gate.
+  reproducible; ``tests/grading/test_audit.py`` runs it as the gate.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ cheap upper bounds (``real_quick_ratio``, ``quick_ratio``) are already below the
 both bounds are exact, so no pair above the threshold is missed.
 
 **Threshold.** :data:`DEFAULT_THRESHOLD` (0.92) comes from the generated class in
-``tests/test_similarity.py``: copies with renamed variables, other comments, other formatting,
+``tests/grading/test_similarity.py``: copies with renamed variables, other comments, other formatting,
 or the reference's source score 0.97 to 1.0, a copy with one line added and two swapped 0.925
 to 0.96, and the closest of ten genuinely different honest answers 0.91 (two students who
 wrote the same loop the notebook describes). Exercises that prescribe their structure bring

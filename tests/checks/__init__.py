@@ -1,0 +1,1 @@
+"""The exercise checks (course_lib.checks) against realistic wrong answers and correct variants."""

@@ -1,0 +1,67 @@
+"""The grader gives each kernel its share of the math threads (BLAS, OpenMP, TensorFlow).
+
+Kernels graded side by side would each start one math thread per core and fight over the
+cores; ``dlcourse autograde --jobs N`` sets every variable of ``THREAD_VARIABLES`` to
+``cores // N`` in the kernel's environment (through the sandbox), and an instructor's own
+setting wins over the grader's.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import nbformat
+import pytest
+
+from tests.conftest import BIN, make_course, submit, tool_env, with_answer
+from course_lib.grading.pools import default_jobs
+from course_lib.grading.execution.limited_execute import THREAD_VARIABLES, LimitedExecute
+
+UNIT = "01_linear_regression"
+NB = "linear_regression.ipynb"
+PROBE = "import json, os\nprint('THREADS=' + json.dumps({k: os.environ.get(k) for k in %r}))\n" % (THREAD_VARIABLES,)
+
+
+def test_tensorflow_pools_are_shared_too():
+    assert {"TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS",
+            "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"} <= set(THREAD_VARIABLES)
+
+
+def test_thread_env_shares_and_the_instructors_setting_wins(monkeypatch):
+    for name in THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert LimitedExecute(threads=3)._thread_env() == {name: "3" for name in THREAD_VARIABLES}
+    assert LimitedExecute(threads=0)._thread_env() == {}
+    monkeypatch.setenv("TF_NUM_INTEROP_THREADS", "5")
+    assert LimitedExecute(threads=1)._thread_env()["TF_NUM_INTEROP_THREADS"] == "5"
+
+
+def _probe_output(notebook) -> dict:
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            text = output.get("text", "")
+            if "THREADS=" in text:
+                return json.loads(text.split("THREADS=", 1)[1].splitlines()[0])
+    raise AssertionError("the probe's output is missing from the autograded notebook")
+
+
+@pytest.mark.slow
+def test_each_kernel_graded_side_by_side_gets_its_share(tmp_path):
+    course = make_course(tmp_path / "course", [UNIT])
+    solution = course / "build" / "source" / UNIT / NB
+    source = nbformat.read(solution, 4)
+    answer = next(c for c in source.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "predict_answer")
+    probed = with_answer(solution, "predict_answer", PROBE + answer.source, tmp_path / NB)
+    for student in ("ann", "ben"):
+        submit(course, student, UNIT, probed)
+    env = {k: v for k, v in tool_env().items() if k not in THREAD_VARIABLES}
+    env["MKL_NUM_THREADS"] = "7"   # the instructor's own setting
+    result = subprocess.run([str(BIN / "dlcourse"), "autograde", UNIT, "--jobs", "2"], cwd=course, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    share = str(max(1, default_jobs() // 2))
+    expected = {name: share for name in THREAD_VARIABLES} | {"MKL_NUM_THREADS": "7"}
+    for student in ("ann", "ben"):
+        graded = nbformat.read(course / "autograded" / student / UNIT / NB, 4)
+        assert _probe_output(graded) == expected, student

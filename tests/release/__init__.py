@@ -1,0 +1,1 @@
+"""The student release: build, notebooks end to end, packaging, JupyterLab and the browser."""
