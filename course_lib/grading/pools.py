@@ -37,13 +37,10 @@ class LocalWorkers:
 
     def __init__(self, jobs: int):
         import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        from .worker import warm_up
 
         self.jobs = jobs
         self.context = multiprocessing.get_context(start_forkserver())
-        self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=self.context, initializer=warm_up)
+        self.pool = self._start()
         self.window = 2 * jobs
         self.description = f"{jobs} local worker{'s' if jobs != 1 else ''}"
 
@@ -52,13 +49,19 @@ class LocalWorkers:
 
         return self.pool.submit(grade_submission, common, SubmissionPayload(student, folder=str(folder)))
 
-    def restart(self) -> None:
+    def _start(self):
+        """The process pool; each worker starts from this process's sandbox probe (no probe of its own)."""
         from concurrent.futures import ProcessPoolExecutor
 
+        from .execution.sandbox import findings
         from .worker import warm_up
 
+        return ProcessPoolExecutor(max_workers=self.jobs, mp_context=self.context, initializer=warm_up,
+                                   initargs=(findings(),))
+
+    def restart(self) -> None:
         self.close(kill=True)
-        self.pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=self.context, initializer=warm_up)
+        self.pool = self._start()
 
     def close(self, kill: bool = False) -> None:
         if kill:

@@ -361,7 +361,10 @@ def recheck(notebook, tests: list[tuple[str, str]], evidence: Path, instructor: 
     return notes, changed
 
 
-def warm_up() -> None:
-    """Called once in each local worker process: imports are done, logging is quiet."""
+def warm_up(sandbox_findings: dict | None = None) -> None:
+    """Called once in each local worker process: imports are done, logging is quiet, and the
+    parent's sandbox probe (``sandbox.findings()``, the same machine) is taken over."""
     _quiet_worker()
+    if sandbox_findings:
+        sandboxing.adopt(sandbox_findings)
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl+C is the parent's business

@@ -19,6 +19,7 @@ The fast tests at the end cover the pieces without a kernel.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -338,3 +339,35 @@ def test_output_limiter_merges_cuts_and_keeps_errors():
     assert outputs[3].ename == "AssertionError" and len(outputs[3].evalue) == 100   # kept, so the check fails
     assert outputs[4].data["text/plain"].startswith(NOTE_PREFIX) and str(1000 * 3) not in outputs[4].data["text/plain"]
     assert limiter.kept == 0 and limiter.dropped == 0   # ready for the next cell
+
+
+def test_local_workers_start_from_the_parents_sandbox_probe(monkeypatch):
+    """Each probe imports every kernel's packages in a sandbox (seconds of CPU): workers do not repeat it."""
+    from course_lib.grading.pools import LocalWorkers
+
+    key = ("bwrap-of-this-test", os.geteuid(), ())
+    found = sandbox.Bubblewrap("/opt/this-test/bwrap", user_namespace=True)
+    monkeypatch.setitem(sandbox._PROBED, key, found)
+    workers = LocalWorkers(1)
+    try:
+        in_worker = workers.pool.submit(sandbox.findings).result(timeout=120)
+        workers.restart()                      # a pool started again after a crash gets them too
+        after_restart = workers.pool.submit(sandbox.findings).result(timeout=120)
+    finally:
+        workers.close()
+    assert in_worker["probed"][key] == found and after_restart["probed"][key] == found
+
+
+def test_adopted_findings_answer_the_probe_without_running_bubblewrap(monkeypatch):
+    def no_sandbox_here(path):
+        raise AssertionError("probed again")
+
+    monkeypatch.setattr(sandbox, "_PROBED", {})
+    monkeypatch.setattr(sandbox, "_KERNEL_PYTHONS", {})
+    monkeypatch.setattr(sandbox, "_probe", no_sandbox_here)
+    monkeypatch.setattr(sandbox, "course_kernels", lambda: [])
+    found = sandbox.Bubblewrap("/opt/this-test/bwrap", user_namespace=False)
+    sandbox.adopt({"probed": {("bwrap", os.geteuid(), ()): found}, "kernel_pythons": {}})
+    assert sandbox.probe("bwrap") == found
+    with pytest.raises(AssertionError, match="probed again"):
+        sandbox.probe("another-bwrap")

@@ -296,6 +296,25 @@ def probe(path: str = "bwrap") -> Bubblewrap:
     return found
 
 
+def findings() -> dict[str, dict]:
+    """What :func:`probe` and :func:`kernel_python` have found in this process so far.
+
+    Local worker processes start from these (:func:`adopt`) instead of probing again: each
+    probe imports every kernel's packages inside a sandbox, seconds of CPU per worker.
+    """
+    return {"probed": dict(_PROBED), "kernel_pythons": dict(_KERNEL_PYTHONS)}
+
+
+def adopt(found: dict[str, dict]) -> None:
+    """Start from another process's :func:`findings`: only for a process on the same machine.
+
+    Safe there because every answer is keyed by what it depends on (the bubblewrap, the
+    user id, each kernel's Python and variables); a worker whose key differs probes anew.
+    """
+    _PROBED.update(found.get("probed", {}))
+    _KERNEL_PYTHONS.update(found.get("kernel_pythons", {}))
+
+
 def course_kernels() -> list[tuple[str, str, dict[str, str]]]:
     """``(name, python, env)`` of each installed course kernel (else this Python, as ``python3``)."""
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
