@@ -194,7 +194,7 @@ plt.show()
 #
 # **Reading question.** A sigmoid unit receives the input $z = 6$. By what factor does its
 # backward pass multiply the gradient that reaches it? Store the number in
-# `saturation_factor` (two significant digits are enough; work it out, then check with NumPy).
+# `saturation_factor` to three significant digits (work it out, then check with NumPy).
 
 # %% nbgrader={"grade": false, "grade_id": "saturation_factor_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION

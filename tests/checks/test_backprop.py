@@ -808,9 +808,14 @@ def test_plain_numpy_helpers_are_not_flagged():
 
 # ========================================================================== reading question
 def test_saturation_factor_check():
-    accepts(checks.check_saturation_factor, 0.0025)             # two significant digits
-    accepts(checks.check_saturation_factor, np.float32(0.002466))
     s = 1 / (1 + np.exp(-6))
+    accepts(checks.check_saturation_factor, 0.00247)            # three significant digits
+    accepts(checks.check_saturation_factor, np.float32(0.002466))
+    accepts(checks.check_saturation_factor, np.exp(-6) / (1 + np.exp(-6)) ** 2)   # the same derivative, other form
+    for wrong in (0.0025, 1 * (1 - s), 0.0, -0.00247):     # two digits; sigmoid(6) taken as 1; nothing; sign
+        message = rejects(checks.check_saturation_factor, wrong)
+        assert "0.00247" not in message and "0.002466" not in message      # the answer is never shown
+    assert "three significant digits" in rejects(checks.check_saturation_factor, 0.0025)
     rejects(checks.check_saturation_factor, s, match="output")
     rejects(checks.check_saturation_factor, 0.25, match="largest")
     rejects(checks.check_saturation_factor, [0.1, 0.2], match="single number")

@@ -85,8 +85,6 @@ def test_a_solution_that_fails_its_own_check_is_an_error(tmp_path):
 #: it, left to the unit's authors; remove an entry once its check kills the mutant. Errors and
 #: rejected variants are never excused.
 KNOWN_WEAK = {
-    "02_backpropagation/saturation_factor": "sigma(6) * (1 - sigma(6)) with one sigma replaced by 1 or sigma(5) "
-                                            "is 0.25-0.4 % off: within the rounding a hand-computed answer needs",
     "04_convolution/cnn": "a free design exercise: changed hyperparameters survive by design; remaining survivors to review",
     "07_tuning/search_duel": "random_points' bounds on the unimportant axis moved by one pass: the scores it "
                              "returns barely depend on that axis, by the exercise's design",

@@ -248,8 +248,11 @@ def check_saturation_factor(saturation_factor: Any) -> None:
     value = assert_scalar("saturation_factor", student_value("saturation_factor", saturation_factor))
     s = float(sigmoid(np.array(6.0)))
     expected = s * (1.0 - s)
-    assert_close("saturation_factor", value, expected, rtol=2e-2, hint="the local gradient of the sigmoid is "
-                 "s * (1 - s) with s = sigmoid(6).", diagnoses=[
+    # relative only (atol=0): the answer is 0.0025 in size, so an absolute band would pass 0; three significant
+    # digits tell s * (1 - s) from 1 * (1 - s) (0.25 % apart, as sigmoid(6) is almost 1); never revealed
+    assert_close("saturation_factor", value, expected, rtol=2e-3, atol=0.0, reveal=False,
+                 hint="the local gradient of the sigmoid is s * (1 - s) with s = sigmoid(6), to three "
+                 "significant digits.", diagnoses=[
                      (s, "that is the sigmoid's output, sigmoid(6); the backward pass multiplies by its derivative."),
                      (0.25, "0.25 is the largest factor, at z = 0; at z = 6 the unit is saturated."),
                  ])
