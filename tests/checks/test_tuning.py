@@ -269,14 +269,23 @@ def duel_loops(peaks, budget, rng):
     return grid_best.astype(np.float32), random_best.astype(np.float32)
 
 
-def duel_with(grid_axis=None, num_random=None, reduce=np.max, swap=False, same_points=False):
+def duel_columns(peaks, budget, rng):
+    """Draws each column of the random points on its own: other draws, the same distribution."""
+    axis = np.linspace(0, 1, math.isqrt(budget))
+    grid = search.grid_points(axis, axis)
+    random_best = [search.toy_objective(np.column_stack([rng.random(budget), rng.random(budget)]), p).max()
+                   for p in peaks]
+    return np.array([search.toy_objective(grid, p).max() for p in peaks]), np.array(random_best)
+
+
+def duel_with(grid_axis=None, num_random=None, reduce=np.max, swap=False, same_points=False, box=([0, 0], [1, 1])):
     def answer(peaks, budget, rng):
         axis = np.linspace(0, 1, math.isqrt(budget)) if grid_axis is None else grid_axis(budget)
         grid = search.grid_points(axis, axis)
         fixed = search.random_points([0, 0], [1, 1], budget, rng)
         grid_best, random_best = [], []
         for peak in peaks:
-            points = fixed if same_points else search.random_points([0, 0], [1, 1], num_random or budget, rng)
+            points = fixed if same_points else search.random_points(*box, num_random or budget, rng)
             grid_best.append(reduce(search.toy_objective(grid, peak)))
             random_best.append(reduce(search.toy_objective(points, peak)))
         result = (np.array(grid_best), np.array(random_best))
@@ -292,12 +301,18 @@ DUEL_WRONG = {
     "random search too few": (duel_with(num_random=4), "lower than"),
     "grid without endpoints": (duel_with(grid_axis=lambda b: np.linspace(0, 1, math.isqrt(b) + 2)[1:-1]),
                                "wrong values"),
+    # the unimportant axis barely moves a score: seen with the optimum out of reach
+    "random points with column 1 at 0": (duel_with(box=([0, 0], [1, 0])), "column 1 alone"),
+    "random points with column 1 at 1": (duel_with(box=([0, 1], [1, 1])), "column 1 alone"),
+    "random points with column 1 in [-1, 1]": (duel_with(box=([0, -1], [1, 1])), "column 1 alone"),
+    "random points with column 1 in [0, 0.5]": (duel_with(box=([0, 0], [1, 0.5])), "column 1 alone"),
 }
 
 
 def test_search_duel_accepts_variants():
     accepts(checks.check_search_duel, duel_with())
     accepts(checks.check_search_duel, duel_loops)
+    accepts(checks.check_search_duel, duel_columns, seed=3, budget=25)
     accepts(checks.check_search_duel, search.search_duel, seed=5, num_repeats=200, budget=20)
 
 

@@ -86,8 +86,6 @@ def test_a_solution_that_fails_its_own_check_is_an_error(tmp_path):
 #: rejected variants are never excused.
 KNOWN_WEAK = {
     "04_convolution/cnn": "a free design exercise: changed hyperparameters survive by design; remaining survivors to review",
-    "07_tuning/search_duel": "random_points' bounds on the unimportant axis moved by one pass: the scores it "
-                             "returns barely depend on that axis, by the exercise's design",
 }
 
 
