@@ -240,6 +240,27 @@ def gradient_check_report(f_or_model: Any, params: Mapping[str, np.ndarray] | No
         (:func:`norm_rel_error`, decides pass/fail), the largest elementwise one
         (:func:`rel_error`) and pass/fail.
     """
+    loss_function, params = _loss_function(f_or_model, params, X, y)
+    if analytic_grads is None:
+        value = loss_function()
+        if not (isinstance(value, tuple) and len(value) == 2):
+            raise ValueError("pass analytic_grads, or a function that returns (loss, grads)")
+        analytic_grads = value[1]
+    if threshold is None:
+        dtypes = {np.asarray(params[name]).dtype.name for name in analytic_grads}
+        threshold = max(THRESHOLDS.get(dtype, DEFAULT_THRESHOLD) for dtype in dtypes)
+
+    report = GradientCheckReport(threshold=threshold, h=h)
+    for name, analytic in analytic_grads.items():
+        if name not in params:
+            raise KeyError(f"gradient {name!r} has no parameter of that name")
+        report.rows.append(_check_parameter(name, analytic, params[name], loss_function, h, threshold))
+    return report
+
+
+def _loss_function(f_or_model: Any, params: Mapping[str, np.ndarray] | None, X: np.ndarray | None,
+                   y: np.ndarray | None) -> tuple[Callable[..., Any], Mapping[str, np.ndarray]]:
+    """The loss as a function that ignores its argument, and the params it reads (a model's own by default)."""
     if hasattr(f_or_model, "loss") and hasattr(f_or_model, "params") and not callable(f_or_model):
         if X is None or y is None:
             raise ValueError("pass X and y to check a model's gradients")
@@ -257,28 +278,19 @@ def gradient_check_report(f_or_model: Any, params: Mapping[str, np.ndarray] | No
         def loss_function(_params: Any = None) -> Any:
             return user_function(params) if takes_params else user_function()
 
-    if analytic_grads is None:
-        value = loss_function()
-        if not (isinstance(value, tuple) and len(value) == 2):
-            raise ValueError("pass analytic_grads, or a function that returns (loss, grads)")
-        analytic_grads = value[1]
-    if threshold is None:
-        dtypes = {np.asarray(params[name]).dtype.name for name in analytic_grads}
-        threshold = max(THRESHOLDS.get(dtype, DEFAULT_THRESHOLD) for dtype in dtypes)
+    return loss_function, params
 
-    report = GradientCheckReport(threshold=threshold, h=h)
-    for name, analytic in analytic_grads.items():
-        if name not in params:
-            raise KeyError(f"gradient {name!r} has no parameter of that name")
-        analytic = np.asarray(analytic, dtype=np.float64)
-        parameter = params[name]
-        numerical = numerical_gradient(lambda _x: loss_function(), parameter, h)
-        if analytic.shape != numerical.shape:
-            error = worst = float("inf")   # a wrong shape is a failed check, whatever the values
-        else:
-            error, worst = norm_rel_error(analytic, numerical), rel_error(analytic, numerical)
-        report.rows.append(ParameterCheck(
-            name=name, shape=tuple(np.shape(parameter)), analytic_norm=float(np.linalg.norm(analytic)),
-            numerical_norm=float(np.linalg.norm(numerical)), relative_error=error,
-            max_elementwise_error=worst, passed=bool(error < threshold)))
-    return report
+
+def _check_parameter(name: str, analytic: np.ndarray, parameter: np.ndarray, loss_function: Callable[..., Any],
+                     h: float, threshold: float) -> ParameterCheck:
+    """One row of the report: ``parameter``'s analytic gradient (shaped like it) against its numerical one."""
+    analytic = np.asarray(analytic, dtype=np.float64)
+    numerical = numerical_gradient(lambda _x: loss_function(), parameter, h)
+    if analytic.shape != numerical.shape:
+        error = worst = float("inf")   # a wrong shape is a failed check, whatever the values
+    else:
+        error, worst = norm_rel_error(analytic, numerical), rel_error(analytic, numerical)
+    return ParameterCheck(
+        name=name, shape=tuple(np.shape(parameter)), analytic_norm=float(np.linalg.norm(analytic)),
+        numerical_norm=float(np.linalg.norm(numerical)), relative_error=error,
+        max_elementwise_error=worst, passed=bool(error < threshold))

@@ -50,6 +50,16 @@ def check_numerical_gradient(numerical_gradient: Callable[..., Any], seed: int =
     """
     name = "numerical_gradient"
     rng = random_state(seed)
+    shape = _check_on_quadratic(numerical_gradient, rng, rows, columns, name)
+    _check_on_closure(numerical_gradient, rng, rows, columns, name)
+    _check_uses_step(numerical_gradient, rng, rows, columns, name)
+    passed(f"{name} matches centred differences on x of shape {shape}, uses the step h it is given, "
+           "and restores x.")
+
+
+def _check_on_quadratic(numerical_gradient: Callable[..., Any], rng: np.random.Generator, rows: int, columns: int,
+                        name: str) -> tuple[int, ...]:
+    """Centred differences on a quadratic of x (rows, columns), x restored; returns x's shape."""
     h = 1e-3
     f, x, exact, A, B = _quadratic_case(rng, (rows, columns))
 
@@ -84,7 +94,12 @@ def check_numerical_gradient(numerical_gradient: Callable[..., Any], seed: int =
                                 "np.ndindex(x.shape) or np.nditer."),
                      (np.zeros_like(exact), "all zeros: f is never given a changed x."),
                  ])
+    return x.shape
 
+
+def _check_on_closure(numerical_gradient: Callable[..., Any], rng: np.random.Generator, rows: int, columns: int,
+                      name: str) -> None:
+    """A loss that reads x (rows, columns) through a closure: x must be changed in place, then restored."""
     # the loss reads x through a closure, as model losses do: x must be changed in place
     x2 = rng.normal(size=(rows, columns))
     weights = rng.normal(size=(rows, columns))
@@ -106,6 +121,10 @@ def check_numerical_gradient(numerical_gradient: Callable[..., Any], seed: int =
     if not np.allclose(x2_after, x2, rtol=0, atol=1e-9):
         raise CheckFailure(f"`{name}` leaves x changed after it returns: restore x[ix] = old after each entry.")
 
+
+def _check_uses_step(numerical_gradient: Callable[..., Any], rng: np.random.Generator, rows: int, columns: int,
+                     name: str) -> None:
+    """A cubic of x (rows, columns) with a large step: the result must depend on the h passed in."""
     # a cubic, whose centred difference depends on h: sum(C x**3) gives 3 C x**2 + C h**2, so the step must be h
     x3, C, big_h = rng.normal(size=(rows, columns)), rng.uniform(0.5, 1.5, size=(rows, columns)), 0.1
 
@@ -117,8 +136,6 @@ def check_numerical_gradient(numerical_gradient: Callable[..., Any], seed: int =
                  diagnoses=[(3 * C * x3 ** 2, f"the step h={big_h} passed in is not used: the result is the exact "
                                               "derivative, as a tiny fixed step gives. Use the argument h, never a "
                                               "number written into the function.")])
-    passed(f"{name} matches centred differences on x of shape {x.shape}, uses the step h it is given, "
-           "and restores x.")
 
 
 def gradient_check_problem(seed: int = 2) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:

@@ -15,84 +15,109 @@ from ..rules import call_by_hand as _call_by_hand
 
 
 # ======================================================================= activations
+def _sigmoid_case(x: np.ndarray, dout: np.ndarray, negative_slope: float
+                  ) -> tuple[np.ndarray, np.ndarray, list, list, str]:
+    """:func:`_activation_cases` for the sigmoid; x, dout, out and dx are (N, H) (``negative_slope`` unused)."""
+    out = sigmoid(x)
+    twice = sigmoid(out)
+    forward_diagnoses = [
+        (sigmoid(-x), "the sign in the exponent: sigmoid(x) = 1 / (1 + exp(-x))."),
+        (np.exp(-x) / (1 + np.exp(-x)), "that is sigmoid(-x) = exp(-x) / (1 + exp(-x)); "
+                                        "sigmoid(x) = 1 / (1 + exp(-x))."),
+        (np.tanh(x), "that is tanh(x), not the sigmoid 1 / (1 + exp(-x))."),
+    ]
+    backward_diagnoses = [
+        (dout * twice * (1 - twice), "the derivative is evaluated at the wrong point, sigmoid'(sigmoid(x)): "
+         "the cache already holds out = sigmoid(x), so dx = dout * out * (1 - out); do not apply "
+         "the sigmoid to it again."),
+        (out * (1 - out), "the upstream gradient is missing: multiply the local gradient "
+                          "out * (1 - out) by dout (chain rule)."),
+        (dout * x * (1 - x), "the derivative is written with the input x; it is out * (1 - out) "
+                             "with out = sigmoid(x)."),
+        (dout * out, "half of the local gradient: sigmoid'(x) = out * (1 - out)."),
+        (-dout * out * (1 - out), "the sign: dx = + dout * out * (1 - out)."),
+        (dout * (1 - out), "half of the local gradient: sigmoid'(x) = out * (1 - out)."),
+    ]
+    hint = "sigmoid'(x) = sigmoid(x) * (1 - sigmoid(x)); dx = dout * out * (1 - out)."
+    dx = dout * out * (1 - out)
+    return out, dx, forward_diagnoses, backward_diagnoses, hint
+
+
+def _tanh_case(x: np.ndarray, dout: np.ndarray, negative_slope: float
+               ) -> tuple[np.ndarray, np.ndarray, list, list, str]:
+    """:func:`_activation_cases` for tanh; x, dout, out and dx are (N, H) (``negative_slope`` unused)."""
+    out = np.tanh(x)
+    forward_diagnoses = [(sigmoid(x), "that is the sigmoid, not tanh.")]
+    backward_diagnoses = [
+        (dout * (1 - np.tanh(out) ** 2), "the derivative is evaluated at the wrong point, tanh'(tanh(x)): "
+         "the cache already holds out = tanh(x), so dx = dout * (1 - out**2)."),
+        (dout * (1 - x ** 2), "the derivative is written with the input x; it is 1 - tanh(x)**2 = 1 - out**2."),
+        (1 - out ** 2, "the upstream gradient is missing: multiply by dout (chain rule)."),
+        (dout * (1 - out), "tanh'(x) = 1 - tanh(x)**2: the square is missing."),
+        (-dout * (1 - out ** 2), "the sign: dx = + dout * (1 - out**2)."),
+    ]
+    hint = "tanh'(x) = 1 - tanh(x)**2; dx = dout * (1 - out**2)."
+    dx = dout * (1 - out ** 2)
+    return out, dx, forward_diagnoses, backward_diagnoses, hint
+
+
+def _relu_case(x: np.ndarray, dout: np.ndarray, negative_slope: float
+               ) -> tuple[np.ndarray, np.ndarray, list, list, str]:
+    """:func:`_activation_cases` for ReLU; x, dout, out and dx are (N, H) (``negative_slope`` unused)."""
+    out = np.maximum(x, 0)
+    forward_diagnoses = [(np.minimum(x, 0), "that is min(0, x); ReLU is max(0, x)."),
+                         (np.abs(x), "that is |x|; ReLU sets negative inputs to 0."),
+                         (x, "the negative inputs are not set to 0.")]
+    backward_diagnoses = [
+        ((x > 0) * 1.0, "the upstream gradient is missing: dx = dout where x > 0, 0 elsewhere."),
+        (dout * out, "multiplied by relu(x) itself; the local gradient is 0 or 1: dx = dout * (x > 0)."),
+        (dout * (x < 0), "the mask is reversed: the gradient passes where x > 0."),
+        (dout, "the mask is missing: the gradient is 0 wherever x <= 0."),
+    ]
+    hint = "relu'(x) is 1 where x > 0 and 0 elsewhere: dx = dout * (x > 0)."
+    dx = dout * (x > 0)
+    return out, dx, forward_diagnoses, backward_diagnoses, hint
+
+
+def _leaky_relu_case(x: np.ndarray, dout: np.ndarray, negative_slope: float
+                     ) -> tuple[np.ndarray, np.ndarray, list, list, str]:
+    """:func:`_activation_cases` for leaky ReLU with slope ``negative_slope``; x, dout, out and dx are (N, H)."""
+    slope = negative_slope
+    out = np.where(x > 0, x, slope * x)
+    forward_diagnoses = [(np.maximum(x, 0), "that is the plain ReLU: negative inputs are multiplied "
+                                            f"by negative_slope (here {slope}), not set to 0.")]
+    for other, source in ((DEFAULT_NEGATIVE_SLOPE, "the default 0.01"), (LECTURE_NEGATIVE_SLOPE, "the lecture's 0.1"),
+                          (KERAS_NEGATIVE_SLOPE, "Keras 3's default 0.3")):
+        if other != slope:
+            forward_diagnoses.append((np.where(x > 0, x, other * x),
+                                      f"the slope {other} ({source}) is used; use the `negative_slope` "
+                                      f"argument (this check passes {slope})."))
+    backward_diagnoses = [
+        (dout * (x > 0), "the slope is missing for negative inputs: dx = negative_slope * dout there."),
+        (np.where(x > 0, 1.0, slope), "the upstream gradient is missing: multiply by dout."),
+        (dout * out, "multiplied by the output; the local gradient is 1 or negative_slope."),
+    ]
+    for other in (DEFAULT_NEGATIVE_SLOPE, LECTURE_NEGATIVE_SLOPE, KERAS_NEGATIVE_SLOPE):
+        if other != slope:
+            backward_diagnoses.append((dout * np.where(x > 0, 1.0, other),
+                                       f"a fixed slope {other} is used; take it from the cache "
+                                       f"(this check uses {slope})."))
+    hint = "dx = dout where x > 0 and negative_slope * dout elsewhere."
+    dx = dout * np.where(x > 0, 1.0, slope)
+    return out, dx, forward_diagnoses, backward_diagnoses, hint
+
+
+#: the reference builder of each activation, called as ``builder(x, dout, negative_slope)``
+_ACTIVATION_BUILDERS = {"sigmoid": _sigmoid_case, "tanh": _tanh_case, "relu": _relu_case,
+                        "leaky_relu": _leaky_relu_case}
+
+
 def _activation_cases(activation: str, x: np.ndarray, dout: np.ndarray, negative_slope: float
                       ) -> tuple[np.ndarray, np.ndarray, list, list, str]:
     """Reference output and dx, forward and backward diagnoses, and a backward hint."""
-    if activation == "sigmoid":
-        out = sigmoid(x)
-        twice = sigmoid(out)
-        forward_diagnoses = [
-            (sigmoid(-x), "the sign in the exponent: sigmoid(x) = 1 / (1 + exp(-x))."),
-            (np.exp(-x) / (1 + np.exp(-x)), "that is sigmoid(-x) = exp(-x) / (1 + exp(-x)); "
-                                            "sigmoid(x) = 1 / (1 + exp(-x))."),
-            (np.tanh(x), "that is tanh(x), not the sigmoid 1 / (1 + exp(-x))."),
-        ]
-        backward_diagnoses = [
-            (dout * twice * (1 - twice), "the derivative is evaluated at the wrong point, sigmoid'(sigmoid(x)): "
-             "the cache already holds out = sigmoid(x), so dx = dout * out * (1 - out); do not apply "
-             "the sigmoid to it again."),
-            (out * (1 - out), "the upstream gradient is missing: multiply the local gradient "
-                              "out * (1 - out) by dout (chain rule)."),
-            (dout * x * (1 - x), "the derivative is written with the input x; it is out * (1 - out) "
-                                 "with out = sigmoid(x)."),
-            (dout * out, "half of the local gradient: sigmoid'(x) = out * (1 - out)."),
-            (-dout * out * (1 - out), "the sign: dx = + dout * out * (1 - out)."),
-            (dout * (1 - out), "half of the local gradient: sigmoid'(x) = out * (1 - out)."),
-        ]
-        hint = "sigmoid'(x) = sigmoid(x) * (1 - sigmoid(x)); dx = dout * out * (1 - out)."
-        dx = dout * out * (1 - out)
-    elif activation == "tanh":
-        out = np.tanh(x)
-        forward_diagnoses = [(sigmoid(x), "that is the sigmoid, not tanh.")]
-        backward_diagnoses = [
-            (dout * (1 - np.tanh(out) ** 2), "the derivative is evaluated at the wrong point, tanh'(tanh(x)): "
-             "the cache already holds out = tanh(x), so dx = dout * (1 - out**2)."),
-            (dout * (1 - x ** 2), "the derivative is written with the input x; it is 1 - tanh(x)**2 = 1 - out**2."),
-            (1 - out ** 2, "the upstream gradient is missing: multiply by dout (chain rule)."),
-            (dout * (1 - out), "tanh'(x) = 1 - tanh(x)**2: the square is missing."),
-            (-dout * (1 - out ** 2), "the sign: dx = + dout * (1 - out**2)."),
-        ]
-        hint = "tanh'(x) = 1 - tanh(x)**2; dx = dout * (1 - out**2)."
-        dx = dout * (1 - out ** 2)
-    elif activation == "relu":
-        out = np.maximum(x, 0)
-        forward_diagnoses = [(np.minimum(x, 0), "that is min(0, x); ReLU is max(0, x)."),
-                             (np.abs(x), "that is |x|; ReLU sets negative inputs to 0."),
-                             (x, "the negative inputs are not set to 0.")]
-        backward_diagnoses = [
-            ((x > 0) * 1.0, "the upstream gradient is missing: dx = dout where x > 0, 0 elsewhere."),
-            (dout * out, "multiplied by relu(x) itself; the local gradient is 0 or 1: dx = dout * (x > 0)."),
-            (dout * (x < 0), "the mask is reversed: the gradient passes where x > 0."),
-            (dout, "the mask is missing: the gradient is 0 wherever x <= 0."),
-        ]
-        hint = "relu'(x) is 1 where x > 0 and 0 elsewhere: dx = dout * (x > 0)."
-        dx = dout * (x > 0)
-    elif activation == "leaky_relu":
-        slope = negative_slope
-        out = np.where(x > 0, x, slope * x)
-        forward_diagnoses = [(np.maximum(x, 0), "that is the plain ReLU: negative inputs are multiplied "
-                                                f"by negative_slope (here {slope}), not set to 0.")]
-        for other, source in ((DEFAULT_NEGATIVE_SLOPE, "the default 0.01"), (LECTURE_NEGATIVE_SLOPE, "the lecture's 0.1"),
-                              (KERAS_NEGATIVE_SLOPE, "Keras 3's default 0.3")):
-            if other != slope:
-                forward_diagnoses.append((np.where(x > 0, x, other * x),
-                                          f"the slope {other} ({source}) is used; use the `negative_slope` "
-                                          f"argument (this check passes {slope})."))
-        backward_diagnoses = [
-            (dout * (x > 0), "the slope is missing for negative inputs: dx = negative_slope * dout there."),
-            (np.where(x > 0, 1.0, slope), "the upstream gradient is missing: multiply by dout."),
-            (dout * out, "multiplied by the output; the local gradient is 1 or negative_slope."),
-        ]
-        for other in (DEFAULT_NEGATIVE_SLOPE, LECTURE_NEGATIVE_SLOPE, KERAS_NEGATIVE_SLOPE):
-            if other != slope:
-                backward_diagnoses.append((dout * np.where(x > 0, 1.0, other),
-                                           f"a fixed slope {other} is used; take it from the cache "
-                                           f"(this check uses {slope})."))
-        hint = "dx = dout where x > 0 and negative_slope * dout elsewhere."
-        dx = dout * np.where(x > 0, 1.0, slope)
-    else:
+    if activation not in _ACTIVATION_BUILDERS:
         raise ValueError(f"unknown activation {activation!r}")
-    return out, dx, forward_diagnoses, backward_diagnoses, hint
+    return _ACTIVATION_BUILDERS[activation](x, dout, negative_slope)
 
 
 @graded_check

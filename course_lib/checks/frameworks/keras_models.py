@@ -87,6 +87,73 @@ def _keras_training(model: Any, history: Any, X_train: np.ndarray, X_val: np.nda
     return seen
 
 
+def _check_keras_compile(seen: dict[str, Any], learning_rate: float) -> None:
+    """Check how the model was compiled: plain SGD with ``learning_rate``, and the MSE loss."""
+    optimizer = seen["optimizer"]
+    if optimizer is None:
+        raise CheckFailure("the model passed in was not compiled: call model.compile(optimizer=..., loss=...) and then "
+                           "model.fit(...) on `model`, the argument (not on a new model).")
+    if not optimizer["sgd"]:
+        raise CheckFailure(f"the optimizer is {optimizer['type']}; use keras.optimizers.SGD(learning_rate="
+                           "learning_rate), the plain minibatch SGD of units 01-02.")
+    rate = optimizer["learning_rate"]
+    if rate is None:
+        raise CheckFailure(f"the optimizer's learning rate is a schedule; expected the fixed learning_rate="
+                           f"{learning_rate}. Pass it: keras.optimizers.SGD(learning_rate=learning_rate).")
+    if not np.isclose(rate, learning_rate, rtol=1e-6):
+        hint = " (SGD's default)" if np.isclose(rate, 0.01) else ""
+        raise CheckFailure(f"the optimizer's learning rate is {rate:g}{hint}; expected learning_rate={learning_rate}. "
+                           "Pass it: keras.optimizers.SGD(learning_rate=learning_rate).")
+    if optimizer["momentum"] != 0.0:
+        raise CheckFailure("the SGD optimizer uses momentum; this exercise uses plain SGD (momentum=0, the default).")
+    loss_name = seen["loss"]
+    if loss_name != "mean_squared_error":
+        raise CheckFailure(f"the model was compiled with the loss {loss_name!r}; this is regression with the mean "
+                           "squared error: loss='mse' (or keras.losses.MeanSquaredError()).")
+
+
+def _check_keras_logs(logs: dict[str, np.ndarray], num_epochs: int) -> None:
+    """Check the history's logs: 'loss' and 'val_loss', each (num_epochs,)."""
+    if "val_loss" not in logs:
+        raise CheckFailure("the history has no 'val_loss': pass validation_data=(X_val, y_val) to fit, so Keras "
+                           "measures the validation loss after every epoch.")
+    for key in ("loss", "val_loss"):
+        if len(logs[key]) != num_epochs:
+            raise CheckFailure(f"history['{key}'] has {len(logs[key])} entries; expected one per epoch, "
+                               f"num_epochs={num_epochs}. Pass epochs=num_epochs to fit (once).")
+
+
+def _check_keras_steps(steps: int, num_examples: int, num_epochs: int, batch_size: int) -> int:
+    """Check the optimizer's step count: num_epochs x ceil(N / batch_size); that expected count."""
+    expected_steps = num_epochs * math.ceil(num_examples / batch_size)
+    if steps != expected_steps:
+        explanations = []
+        if steps == num_epochs * math.ceil(num_examples / 32):
+            explanations.append("fit used its default batch_size=32: pass batch_size=batch_size.")
+        if steps < expected_steps and steps % num_epochs == 0 and steps // num_epochs == math.ceil(
+                int(num_examples * 0.8) / batch_size):
+            explanations.append("part of the training data went to validation (validation_split): use "
+                                "validation_data=(X_val, y_val) and train on all of X_train.")
+        raise CheckFailure(f"the optimizer took {steps} steps; with {num_examples} examples, batch_size={batch_size} "
+                           f"and {num_epochs} epochs it should take {num_epochs} x ceil({num_examples}/{batch_size}) "
+                           f"= {expected_steps}.\n" + ("Likely mistake: " + " ".join(explanations) if explanations
+                                                      else "Train once, for num_epochs epochs, in batches of "
+                                                           "batch_size."))
+    return expected_steps
+
+
+def _check_keras_val_loss(seen: dict[str, Any], logs: dict[str, np.ndarray], y_train: np.ndarray,
+                          y_val: np.ndarray) -> None:
+    """Check the last 'val_loss' against the MSE of the predictions (N_val,) on (X_val, y_val)."""
+    val_loss = float(np.mean((as_array("the model's predictions", seen["val_predictions"]) - y_val) ** 2))
+    train_loss = float(np.mean((as_array("the model's predictions", seen["train_predictions"]) - y_train) ** 2))
+    assert_close("history['val_loss'][-1]", float(logs["val_loss"][-1]), val_loss, rtol=1e-4,
+                 hint="the validation loss must be measured on (X_val, y_val): pass validation_data=(X_val, y_val) "
+                      "(validation_split would hold back part of the training data instead).",
+                 diagnoses=[(train_loss, "the 'validation' loss is the loss on the training data: pass "
+                                         "validation_data=(X_val, y_val), not the training arrays.")])
+
+
 @graded_check
 def check_train_keras_model(train_keras_model: Callable[..., Any], seed: int = 0, num_examples: int = 48,
                             num_val: int = 24, input_dim: int = 3, hidden_dim: int = 4, num_epochs: int = 2,
@@ -119,56 +186,10 @@ def check_train_keras_model(train_keras_model: Callable[..., Any], seed: int = 0
     if logs is None:
         raise CheckFailure(f"`{name}` should return the History from model.fit (or its .history dict with a 'loss' "
                            f"entry), not a {seen['history']}.")
-    optimizer = seen["optimizer"]
-    if optimizer is None:
-        raise CheckFailure("the model passed in was not compiled: call model.compile(optimizer=..., loss=...) and then "
-                           "model.fit(...) on `model`, the argument (not on a new model).")
-    if not optimizer["sgd"]:
-        raise CheckFailure(f"the optimizer is {optimizer['type']}; use keras.optimizers.SGD(learning_rate="
-                           "learning_rate), the plain minibatch SGD of units 01-02.")
-    rate = optimizer["learning_rate"]
-    if rate is None:
-        raise CheckFailure(f"the optimizer's learning rate is a schedule; expected the fixed learning_rate="
-                           f"{learning_rate}. Pass it: keras.optimizers.SGD(learning_rate=learning_rate).")
-    if not np.isclose(rate, learning_rate, rtol=1e-6):
-        hint = " (SGD's default)" if np.isclose(rate, 0.01) else ""
-        raise CheckFailure(f"the optimizer's learning rate is {rate:g}{hint}; expected learning_rate={learning_rate}. "
-                           "Pass it: keras.optimizers.SGD(learning_rate=learning_rate).")
-    if optimizer["momentum"] != 0.0:
-        raise CheckFailure("the SGD optimizer uses momentum; this exercise uses plain SGD (momentum=0, the default).")
-    loss_name = seen["loss"]
-    if loss_name != "mean_squared_error":
-        raise CheckFailure(f"the model was compiled with the loss {loss_name!r}; this is regression with the mean "
-                           "squared error: loss='mse' (or keras.losses.MeanSquaredError()).")
-    if "val_loss" not in logs:
-        raise CheckFailure("the history has no 'val_loss': pass validation_data=(X_val, y_val) to fit, so Keras "
-                           "measures the validation loss after every epoch.")
-    for key in ("loss", "val_loss"):
-        if len(logs[key]) != num_epochs:
-            raise CheckFailure(f"history['{key}'] has {len(logs[key])} entries; expected one per epoch, "
-                               f"num_epochs={num_epochs}. Pass epochs=num_epochs to fit (once).")
-    steps = optimizer["iterations"]
-    expected_steps = num_epochs * math.ceil(num_examples / batch_size)
-    if steps != expected_steps:
-        explanations = []
-        if steps == num_epochs * math.ceil(num_examples / 32):
-            explanations.append("fit used its default batch_size=32: pass batch_size=batch_size.")
-        if steps < expected_steps and steps % num_epochs == 0 and steps // num_epochs == math.ceil(
-                int(num_examples * 0.8) / batch_size):
-            explanations.append("part of the training data went to validation (validation_split): use "
-                                "validation_data=(X_val, y_val) and train on all of X_train.")
-        raise CheckFailure(f"the optimizer took {steps} steps; with {num_examples} examples, batch_size={batch_size} "
-                           f"and {num_epochs} epochs it should take {num_epochs} x ceil({num_examples}/{batch_size}) "
-                           f"= {expected_steps}.\n" + ("Likely mistake: " + " ".join(explanations) if explanations
-                                                      else "Train once, for num_epochs epochs, in batches of "
-                                                           "batch_size."))
-    val_loss = float(np.mean((as_array("the model's predictions", seen["val_predictions"]) - y_val) ** 2))
-    train_loss = float(np.mean((as_array("the model's predictions", seen["train_predictions"]) - y_train) ** 2))
-    assert_close("history['val_loss'][-1]", float(logs["val_loss"][-1]), val_loss, rtol=1e-4,
-                 hint="the validation loss must be measured on (X_val, y_val): pass validation_data=(X_val, y_val) "
-                      "(validation_split would hold back part of the training data instead).",
-                 diagnoses=[(train_loss, "the 'validation' loss is the loss on the training data: pass "
-                                         "validation_data=(X_val, y_val), not the training arrays.")])
+    _check_keras_compile(seen, learning_rate)
+    _check_keras_logs(logs, num_epochs)
+    expected_steps = _check_keras_steps(seen["optimizer"]["iterations"], num_examples, num_epochs, batch_size)
+    _check_keras_val_loss(seen, logs, y_train, y_val)
     passed(f"{name}: SGD(learning_rate={learning_rate}) on the MSE, {expected_steps} steps, loss and val_loss for "
            f"each of the {num_epochs} epochs.")
 

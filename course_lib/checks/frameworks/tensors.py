@@ -219,45 +219,33 @@ def _one_epoch(dataset: Any, limit: int) -> list[tuple[np.ndarray, np.ndarray]]:
     return batches
 
 
-@graded_check
-def check_make_train_dataset(make_train_dataset: Callable[..., Any], seed: int = 0, num_examples: int = 50,
-                             num_features: int = 3, batch_size: int = 8) -> None:
-    """Check ``make_train_dataset(X, y, batch_size, seed) -> tf.data.Dataset``.
+def _pipeline(make_train_dataset: Callable[..., Any], X: np.ndarray, y: np.ndarray, batch_size: int, run_seed: int,
+              passes: int, limit: int, name: str) -> dict[str, Any]:
+    """The dataset built from X (N, D), y (N,) with ``run_seed``: its element spec and ``passes`` passes, as data."""
+    def measure() -> dict[str, Any]:
+        dataset = run_student(make_train_dataset, X, y, batch_size, seed=run_seed, name=name)
+        if not isinstance(dataset, _tf().data.Dataset):
+            return {"type": type(dataset).__name__, "spec": None, "epochs": None}
+        spec = dataset.element_spec
+        pair = isinstance(spec, (tuple, list)) and len(spec) == 2
+        return {"type": "Dataset",
+                "spec": [{"rank": part.shape.rank, "shape": tuple(part.shape), "dtype": part.dtype.name}
+                         for part in spec] if pair else "not a pair",
+                "epochs": [_attempt(lambda: _one_epoch(dataset, limit)) for _ in range(passes)]}
 
-    X (N, D), y (N,) float64 NumPy arrays. Expects a dataset of pairs
-    ``(X_batch (B, D), y_batch (B, 1))`` in float32 that holds every example once per
-    pass, in ``ceil(N / B)`` batches, shuffled example by example before batching
-    (buffer of all N), reshuffled at every pass, and reproducible for the same seed.
-    """
-    X, y = _dataset_problem(seed, num_examples, num_features)
-    name = "make_train_dataset"
-    expected_steps = math.ceil(num_examples / batch_size)
-    limit = expected_steps + 3
+    seen = observe(name, measure, X, y, batch_size, run_seed, passes)
+    if seen["spec"] is None:
+        raise CheckFailure(f"`{name}` should return a tf.data.Dataset, not a {seen['type']}. Start from "
+                           "tf.data.Dataset.from_tensor_slices((X, y)).")
+    return seen
 
-    def pipeline(run_seed: int, passes: int) -> dict[str, Any]:
-        """The dataset built with ``run_seed``: its element spec and ``passes`` passes over it, as data."""
-        def measure() -> dict[str, Any]:
-            dataset = run_student(make_train_dataset, X, y, batch_size, seed=run_seed, name=name)
-            if not isinstance(dataset, _tf().data.Dataset):
-                return {"type": type(dataset).__name__, "spec": None, "epochs": None}
-            spec = dataset.element_spec
-            pair = isinstance(spec, (tuple, list)) and len(spec) == 2
-            return {"type": "Dataset",
-                    "spec": [{"rank": part.shape.rank, "shape": tuple(part.shape), "dtype": part.dtype.name}
-                             for part in spec] if pair else "not a pair",
-                    "epochs": [_attempt(lambda: _one_epoch(dataset, limit)) for _ in range(passes)]}
 
-        seen = observe(name, measure, X, y, batch_size, run_seed, passes)
-        if seen["spec"] is None:
-            raise CheckFailure(f"`{name}` should return a tf.data.Dataset, not a {seen['type']}. Start from "
-                               "tf.data.Dataset.from_tensor_slices((X, y)).")
-        return seen
-
-    built = pipeline(seed, 2)
-    if built["spec"] == "not a pair":
+def _check_element_spec(spec: Any) -> None:
+    """Check the element spec: a pair of float32 batches, X_batch (B, D) and y_batch a column (B, 1)."""
+    if spec == "not a pair":
         raise CheckFailure("each element of the dataset should be a pair (X_batch, y_batch): "
                            "tf.data.Dataset.from_tensor_slices((X, y)), with X and y in one tuple.")
-    X_spec, y_spec = built["spec"]
+    X_spec, y_spec = spec
     if X_spec["rank"] == 1:
         raise CheckFailure(f"the dataset yields single examples of shape {tuple(X_spec['shape'])}: batch them with "
                            f".batch(batch_size).")
@@ -269,29 +257,37 @@ def check_make_train_dataset(make_train_dataset: Callable[..., Any], seed: int =
     if y_spec["rank"] == 1:
         raise CheckFailure(f"y_batch has shape {tuple(y_spec['shape'])}; expected a column (B, 1) like the network's "
                            "output: reshape y with y.reshape(-1, 1) before building the dataset.")
-    epochs = [_take(epoch) for epoch in built["epochs"]]
-    for epoch in epochs:
-        num_batches = len(epoch)
-        if num_batches >= limit:
-            raise CheckFailure(f"one pass over the dataset yields more than {limit - 1} batches; with N={num_examples} "
-                               f"and batch_size={batch_size} one epoch is ceil(N / batch_size) = {expected_steps} "
-                               "batches. Remove .repeat(): the training loop decides how many epochs to run.")
-        if num_batches == num_examples // batch_size and num_batches != expected_steps:
-            raise CheckFailure(f"one pass yields {num_batches} batches; expected {expected_steps}. The last "
-                               f"{num_examples % batch_size} examples are dropped: do not use drop_remainder=True.")
-        if num_batches != expected_steps:
-            raise CheckFailure(f"one pass yields {num_batches} batches; expected ceil({num_examples} / {batch_size}) "
-                               f"= {expected_steps} batches of batch_size={batch_size} (the last one smaller).")
-        sizes = [len(b[0]) for b in epoch]
-        expected_sizes = [batch_size] * (num_examples // batch_size) + ([num_examples % batch_size]
-                                                                        if num_examples % batch_size else [])
-        if sizes != expected_sizes and sorted(sizes) == sorted(expected_sizes):
-            raise CheckFailure(f"the batches have sizes {sizes}: the smaller last batch moved, so whole batches were "
-                               "shuffled, not the examples. Call .shuffle(...) before .batch(...).")
-        if sizes != expected_sizes:
-            raise CheckFailure(f"the batches have sizes {sizes}; expected {expected_sizes}.")
-        if epoch[0][1].ndim != 2 or epoch[0][1].shape[1] != 1:
-            raise CheckFailure(f"y_batch has shape {epoch[0][1].shape}; expected ({batch_size}, 1).")
+
+
+def _check_epoch_batches(epoch: list[tuple[np.ndarray, np.ndarray]], num_examples: int, batch_size: int,
+                         expected_steps: int, limit: int) -> None:
+    """Check one pass: ceil(N / B) batches (X_batch (B, D), y_batch (B, 1)), full ones first, the smaller one last."""
+    num_batches = len(epoch)
+    if num_batches >= limit:
+        raise CheckFailure(f"one pass over the dataset yields more than {limit - 1} batches; with N={num_examples} "
+                           f"and batch_size={batch_size} one epoch is ceil(N / batch_size) = {expected_steps} "
+                           "batches. Remove .repeat(): the training loop decides how many epochs to run.")
+    if num_batches == num_examples // batch_size and num_batches != expected_steps:
+        raise CheckFailure(f"one pass yields {num_batches} batches; expected {expected_steps}. The last "
+                           f"{num_examples % batch_size} examples are dropped: do not use drop_remainder=True.")
+    if num_batches != expected_steps:
+        raise CheckFailure(f"one pass yields {num_batches} batches; expected ceil({num_examples} / {batch_size}) "
+                           f"= {expected_steps} batches of batch_size={batch_size} (the last one smaller).")
+    sizes = [len(b[0]) for b in epoch]
+    expected_sizes = [batch_size] * (num_examples // batch_size) + ([num_examples % batch_size]
+                                                                    if num_examples % batch_size else [])
+    if sizes != expected_sizes and sorted(sizes) == sorted(expected_sizes):
+        raise CheckFailure(f"the batches have sizes {sizes}: the smaller last batch moved, so whole batches were "
+                           "shuffled, not the examples. Call .shuffle(...) before .batch(...).")
+    if sizes != expected_sizes:
+        raise CheckFailure(f"the batches have sizes {sizes}; expected {expected_sizes}.")
+    if epoch[0][1].ndim != 2 or epoch[0][1].shape[1] != 1:
+        raise CheckFailure(f"y_batch has shape {epoch[0][1].shape}; expected ({batch_size}, 1).")
+
+
+def _example_orders(epochs: list[list[tuple[np.ndarray, np.ndarray]]], y: np.ndarray,
+                    num_examples: int) -> list[np.ndarray]:
+    """Check that each pass holds every example once with its own target; the passes' orders, each (N,) indices."""
     orders = []
     for epoch in epochs:
         ids = np.concatenate([b[0][:, 0] for b in epoch])
@@ -304,18 +300,28 @@ def check_make_train_dataset(make_train_dataset: Callable[..., Any], seed: int =
             raise CheckFailure("the targets no longer belong to their inputs: X and y were shuffled separately. "
                                "Build the pairs first, from_tensor_slices((X, y)), then shuffle the pairs.")
         orders.append(index)
+    return orders
+
+
+def _check_shuffled(orders: list[np.ndarray], first_epoch: list[tuple[np.ndarray, np.ndarray]], num_examples: int,
+                    batch_size: int) -> None:
+    """Check the two passes' orders (N,): examples shuffled before batching, and reshuffled at the second pass."""
     first, second = orders
     if np.array_equal(first, np.arange(num_examples)):
         raise CheckFailure("the examples come in their original order: shuffle them with "
                            ".shuffle(buffer_size=N, seed=seed) before .batch(batch_size).")
     blocks = [set(range(start, min(start + batch_size, num_examples)))
               for start in range(0, num_examples, batch_size)]
-    if all(set(b[0][:, 0].round().astype(int).tolist()) in blocks for b in epochs[0]):
+    if all(set(b[0][:, 0].round().astype(int).tolist()) in blocks for b in first_epoch):
         raise CheckFailure("every batch holds consecutive examples (0-7, 8-15, ...): the batches are shuffled, not the "
                            "examples. Call .shuffle(...) before .batch(...).")
     if np.array_equal(first, second):
         raise CheckFailure("both epochs visit the examples in the same order: reshuffle at every pass "
                            "(reshuffle_each_iteration=True, the default of .shuffle; do not .cache() after it).")
+
+
+def _check_shuffle_buffer(orders: list[np.ndarray], num_examples: int) -> None:
+    """Check from the passes' orders (N,) that the shuffle buffer holds all N examples (a uniform shuffle)."""
     if num_examples >= 30:
         displacement = np.mean([np.mean(np.abs(order - np.arange(num_examples))) for order in orders])
         if displacement < num_examples / 6:
@@ -334,12 +340,37 @@ def check_make_train_dataset(make_train_dataset: Callable[..., Any], seed: int =
                 f"of N={num_examples} moves some example N/2 or more places forward. The shuffle buffer is smaller "
                 "than the data: .shuffle(buffer_size) only draws from a window of buffer_size examples. Use "
                 "buffer_size=N (len(X)).")
-    again = _take(pipeline(seed, 1)["epochs"][0])
+
+
+@graded_check
+def check_make_train_dataset(make_train_dataset: Callable[..., Any], seed: int = 0, num_examples: int = 50,
+                             num_features: int = 3, batch_size: int = 8) -> None:
+    """Check ``make_train_dataset(X, y, batch_size, seed) -> tf.data.Dataset``.
+
+    X (N, D), y (N,) float64 NumPy arrays. Expects a dataset of pairs
+    ``(X_batch (B, D), y_batch (B, 1))`` in float32 that holds every example once per
+    pass, in ``ceil(N / B)`` batches, shuffled example by example before batching
+    (buffer of all N), reshuffled at every pass, and reproducible for the same seed.
+    """
+    X, y = _dataset_problem(seed, num_examples, num_features)
+    name = "make_train_dataset"
+    expected_steps = math.ceil(num_examples / batch_size)
+    limit = expected_steps + 3
+    built = _pipeline(make_train_dataset, X, y, batch_size, seed, 2, limit, name)
+    _check_element_spec(built["spec"])
+    epochs = [_take(epoch) for epoch in built["epochs"]]
+    for epoch in epochs:
+        _check_epoch_batches(epoch, num_examples, batch_size, expected_steps, limit)
+    orders = _example_orders(epochs, y, num_examples)
+    first = orders[0]
+    _check_shuffled(orders, epochs[0], num_examples, batch_size)
+    _check_shuffle_buffer(orders, num_examples)
+    again = _take(_pipeline(make_train_dataset, X, y, batch_size, seed, 1, limit, name)["epochs"][0])
     again_order = np.concatenate([b[0][:, 0] for b in again]).round().astype(int)
     if not np.array_equal(again_order, first):
         raise CheckFailure("two datasets built with the same seed give different orders: pass the seed to "
                            ".shuffle(..., seed=seed) so that results can be reproduced.")
-    other = _take(pipeline(seed + 1, 1)["epochs"][0])
+    other = _take(_pipeline(make_train_dataset, X, y, batch_size, seed + 1, 1, limit, name)["epochs"][0])
     other_order = np.concatenate([b[0][:, 0] for b in other]).round().astype(int)
     if np.array_equal(other_order, first):
         raise CheckFailure("a different seed gives the same order: use the `seed` argument in .shuffle(), not a "

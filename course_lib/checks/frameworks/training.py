@@ -110,6 +110,14 @@ def _loss_and_gradients(name: str, result: Any) -> dict[str, Any]:
     return {"loss": _attempt(lambda: as_array("loss", loss)), "grads": _attempt(gradients)}
 
 
+def _scalar_loss(label: str, loss: Any, num_examples: int, advice: str) -> float:
+    """Check that a measured loss is one number, not a vector (N,) of per-example losses; its value."""
+    loss_array = _take(loss)
+    if loss_array.size == num_examples and num_examples > 1:
+        raise CheckFailure(f"{label} has shape {loss_array.shape}: one loss per example. " + advice)
+    return assert_scalar(label, loss_array)
+
+
 @graded_check
 def check_tape_gradients(tape_gradients: Callable[..., Any], seed: int = 0, num_examples: int = 6,
                          input_dim: int = 4, hidden_dim: int = 5) -> None:
@@ -138,12 +146,10 @@ def check_tape_gradients(tape_gradients: Callable[..., Any], seed: int = 0, num_
     result = _take(seen["result"])
     reference_loss, reference_grads = two_layer_loss(X, y, params, "sigmoid")
     variants = _loss_variants(X, y, params)
-    loss_array = _take(result["loss"])
-    if loss_array.size == num_examples and num_examples > 1:
-        raise CheckFailure(f"loss has shape {loss_array.shape}: one loss per example. tf.losses.MSE and "
-                           "keras.losses.mean_squared_error return a vector, and tape.gradient of a vector is the "
-                           "gradient of its sum (bug 6 in the lecture). Reduce it to one number: tf.reduce_mean.")
-    value = assert_scalar("loss", loss_array)
+    value = _scalar_loss("loss", result["loss"], num_examples,
+                         "tf.losses.MSE and keras.losses.mean_squared_error return a vector, and tape.gradient of a "
+                         "vector is the gradient of its sum (bug 6 in the lecture). Reduce it to one number: "
+                         "tf.reduce_mean.")
     assert_close("loss", value, reference_loss, rtol=1e-6,
                  diagnoses=[(variant_loss, message) for _, variant_loss, _, message in variants])
     grads = _take(result["grads"])
@@ -161,6 +167,30 @@ def check_tape_gradients(tape_gradients: Callable[..., Any], seed: int = 0, num_
 def _variables32(params: dict[str, np.ndarray]) -> dict[str, Any]:
     tf = _tf()
     return {key: tf.Variable(np.asarray(value, dtype=np.float32), name=key) for key, value in params.items()}
+
+
+def _check_sgd_step(after: dict[str, np.ndarray], params: dict[str, np.ndarray], learning_rate: float,
+                    reference_grads: dict[str, np.ndarray], variants: list[tuple[str, float, dict, str]]) -> None:
+    """Check the variables after the step: all four changed, each ``param - learning_rate * grad`` (its own shape)."""
+    if all(np.allclose(after[key], params[key], rtol=1e-7, atol=1e-7) for key in PARAM_NAMES):
+        raise CheckFailure("the variables did not change. Apply the gradients to the variables passed in: "
+                           "optimizer.apply_gradients(zip(gradients, variable_list)).")
+    unchanged = [key for key in PARAM_NAMES if np.allclose(after[key], params[key], rtol=1e-7, atol=1e-7)]
+    if unchanged:
+        raise CheckFailure(f"{unchanged} did not change: take the gradient with respect to all four variables and "
+                           "apply all four.")
+    expected = {key: params[key] - learning_rate * reference_grads[key] for key in PARAM_NAMES}
+    step_variants = [(variant_grads, message) for _, _, variant_grads, message in variants]
+    step_variants.append(({key: -reference_grads[key] for key in PARAM_NAMES},
+                          "the step goes uphill: the optimizer subtracts learning_rate * gradient itself; pass the "
+                          "gradients as they are."))
+    step_variants.append(({key: 2 * reference_grads[key] for key in PARAM_NAMES},
+                          "the step was applied twice: call optimizer.apply_gradients once per batch."))
+    for key in ("W2", "b2", "W1", "b1"):
+        assert_close(f"variables['{key}'] after the step", after[key], expected[key],
+                     hint="one step: variable <- variable - learning_rate * gradient of the mean loss.",
+                     diagnoses=[(params[key] - learning_rate * variant[key], message)
+                                for variant, message in step_variants])
 
 
 @graded_check
@@ -193,32 +223,11 @@ def check_train_step(train_step: Callable[..., Any], seed: int = 0, num_examples
     note_tape_placement(name, seen["rules"])
     reference_loss, reference_grads = two_layer_loss(X, y, params, "sigmoid")
     variants = _loss_variants(X, y, params)
-    loss_array = _take(seen["loss"])
-    if loss_array.size == num_examples and num_examples > 1:
-        raise CheckFailure(f"the returned loss has shape {loss_array.shape}: one loss per example. Reduce it to one "
-                           "number with tf.reduce_mean before taking the gradient (bug 6 in the lecture: the "
-                           "gradient of a vector is the gradient of its sum, an N times larger step).")
-    value = assert_scalar("the returned loss", loss_array)
+    value = _scalar_loss("the returned loss", seen["loss"], num_examples,
+                         "Reduce it to one number with tf.reduce_mean before taking the gradient (bug 6 in the "
+                         "lecture: the gradient of a vector is the gradient of its sum, an N times larger step).")
     after = seen["after"]
-    if all(np.allclose(after[key], params[key], rtol=1e-7, atol=1e-7) for key in PARAM_NAMES):
-        raise CheckFailure("the variables did not change. Apply the gradients to the variables passed in: "
-                           "optimizer.apply_gradients(zip(gradients, variable_list)).")
-    unchanged = [key for key in PARAM_NAMES if np.allclose(after[key], params[key], rtol=1e-7, atol=1e-7)]
-    if unchanged:
-        raise CheckFailure(f"{unchanged} did not change: take the gradient with respect to all four variables and "
-                           "apply all four.")
-    expected = {key: params[key] - learning_rate * reference_grads[key] for key in PARAM_NAMES}
-    step_variants = [(variant_grads, message) for _, _, variant_grads, message in variants]
-    step_variants.append(({key: -reference_grads[key] for key in PARAM_NAMES},
-                          "the step goes uphill: the optimizer subtracts learning_rate * gradient itself; pass the "
-                          "gradients as they are."))
-    step_variants.append(({key: 2 * reference_grads[key] for key in PARAM_NAMES},
-                          "the step was applied twice: call optimizer.apply_gradients once per batch."))
-    for key in ("W2", "b2", "W1", "b1"):
-        assert_close(f"variables['{key}'] after the step", after[key], expected[key],
-                     hint="one step: variable <- variable - learning_rate * gradient of the mean loss.",
-                     diagnoses=[(params[key] - learning_rate * variant[key], message)
-                                for variant, message in step_variants])
+    _check_sgd_step(after, params, learning_rate, reference_grads, variants)
     stepped_loss = two_layer_loss(X, y, after, "sigmoid")[0]
     assert_close("the returned loss", value, reference_loss,
                  diagnoses=[(stepped_loss, "the loss is computed after the update; return the loss computed "
@@ -283,6 +292,76 @@ _TRAINING_MISTAKES = {
 }
 
 
+def _measure_train_loop(train_loop: Callable[..., Any], X: np.ndarray, y: np.ndarray, params: dict[str, np.ndarray],
+                        batch_size: int, num_epochs: int, learning_rate: float, name: str) -> dict[str, Any]:
+    """Kernel side: train float32 copies of ``params`` on X (N, D), y (N,) with ``train_loop``; the result as data."""
+    from ...tape import make_dataset
+
+    variables = _variables32(params)
+    dataset = make_dataset(X, y, batch_size, shuffle=False)
+    with watch_gradient_calls() as calls:
+        history = _call(train_loop, dataset, variables, num_epochs, learning_rate, name=name)
+    if history is not None:
+        history = _attempt(lambda: as_array("history", [float(np.asarray(value)) for value in history]
+                                            if isinstance(history, (list, tuple)) else history).ravel())
+    return {"rules": tape_rules(calls), "history": history,
+            "after": {key: variables[key].numpy() for key in PARAM_NAMES}}
+
+
+def _history_per_epoch(seen: dict[str, Any], name: str, num_epochs: int, steps: int) -> np.ndarray:
+    """Check that the history holds one finite number per epoch; the history, (num_epochs,)."""
+    if seen["history"] is None:
+        raise CheckFailure(f"`{name}` returned None: return the history, a list of one loss per epoch.")
+    history = _take(seen["history"])
+    if history.size == num_epochs * steps and steps > 1:
+        raise CheckFailure(f"history has {history.size} entries, one per batch; record one number per epoch: the "
+                           "mean of that epoch's batch losses.")
+    if history.size != num_epochs:
+        raise CheckFailure(f"history has {history.size} entries for num_epochs={num_epochs}: train for exactly "
+                           "num_epochs epochs (a fixed number, never `while True`) and append one loss per epoch.")
+    if not np.all(np.isfinite(history)):
+        raise CheckFailure("the training loss became NaN or infinite: look for a sum instead of a mean, or a "
+                           "wrong learning rate.")
+    return history
+
+
+def _check_trained_variables(after: dict[str, np.ndarray], params: dict[str, np.ndarray], X: np.ndarray,
+                             y: np.ndarray, batch_size: int, num_epochs: int, learning_rate: float,
+                             steps: int) -> tuple[list[float], list[float]]:
+    """Check the trained variables against the reference loop's; its plain and weighted per-epoch loss histories."""
+    if all(np.allclose(after[key], params[key], rtol=1e-7, atol=1e-7) for key in PARAM_NAMES):
+        raise CheckFailure("the variables did not change: the loop must update the variables it was given "
+                           "(with optimizer.apply_gradients), not copies of them.")
+    reference, plain, weighted = _reference_training(params, X, y, batch_size, num_epochs, learning_rate)
+    diagnoses: dict[str, list] = {key: [] for key in PARAM_NAMES}
+    if not all(np.allclose(after[key], reference[key], rtol=1e-4, atol=1e-4 * max(1.0, np.abs(reference[key]).max()))
+               for key in PARAM_NAMES):                 # only then train the usual mistakes, to name one
+        for mistake, message in _TRAINING_MISTAKES.items():
+            wrong, _, _ = _reference_training(params, X, y, batch_size, num_epochs, learning_rate, mistake)
+            for key in PARAM_NAMES:
+                diagnoses[key].append((wrong[key], message))
+    for key in ("W2", "b2", "W1", "b1"):
+        assert_close(f"variables['{key}'] after training", after[key], reference[key], rtol=1e-4,
+                     hint=f"{num_epochs} epochs of {steps} SGD steps each (learning_rate={learning_rate}) on the mean "
+                          "loss; one optimizer for the whole loop.",
+                     diagnoses=diagnoses[key])
+    return plain, weighted
+
+
+def _check_history_values(history: np.ndarray, plain: list[float], weighted: list[float], steps: int) -> None:
+    """Check the history (num_epochs,) against each epoch's batch losses weighted by batch size."""
+    if not np.allclose(history, weighted, rtol=1e-4, atol=1e-6):
+        message = ["history does not hold each epoch's mean loss per example.",
+                   f"  expected: {np.round(weighted, 5).tolist()}", f"  got:      {np.round(history, 5).tolist()}"]
+        if np.allclose(history, plain, rtol=1e-4, atol=1e-6):
+            message.append("Likely mistake: the plain mean of the batch losses gives the smaller last batch as much "
+                           "weight as a full one. Weight each batch loss by its batch size: "
+                           "sum(B_k * L_k) / sum(B_k).")
+        elif np.allclose(history, np.asarray(plain) * steps, rtol=1e-4):
+            message.append("Likely mistake: the batch losses are summed; take their mean, weighted by batch size.")
+        raise CheckFailure("\n".join(message))
+
+
 @graded_check
 def check_train_loop(train_loop: Callable[..., Any], seed: int = 0, num_examples: int = 40, input_dim: int = 3,
                      hidden_dim: int = 4, batch_size: int = 16, num_epochs: int = 4,
@@ -301,59 +380,14 @@ def check_train_loop(train_loop: Callable[..., Any], seed: int = 0, num_examples
     name = "train_loop"
 
     def measure() -> dict[str, Any]:
-        from ...tape import make_dataset
-
-        variables = _variables32(params)
-        dataset = make_dataset(X, y, batch_size, shuffle=False)
-        with watch_gradient_calls() as calls:
-            history = _call(train_loop, dataset, variables, num_epochs, learning_rate, name=name)
-        if history is not None:
-            history = _attempt(lambda: as_array("history", [float(np.asarray(value)) for value in history]
-                                                if isinstance(history, (list, tuple)) else history).ravel())
-        return {"rules": tape_rules(calls), "history": history,
-                "after": {key: variables[key].numpy() for key in PARAM_NAMES}}
+        return _measure_train_loop(train_loop, X, y, params, batch_size, num_epochs, learning_rate, name)
 
     seen = observe(name, measure, X, y, params, batch_size, num_epochs, learning_rate)
     note_tape_placement(name, seen["rules"])
     steps = math.ceil(num_examples / batch_size)
-    if seen["history"] is None:
-        raise CheckFailure(f"`{name}` returned None: return the history, a list of one loss per epoch.")
-    history = _take(seen["history"])
-    if history.size == num_epochs * steps and steps > 1:
-        raise CheckFailure(f"history has {history.size} entries, one per batch; record one number per epoch: the "
-                           "mean of that epoch's batch losses.")
-    if history.size != num_epochs:
-        raise CheckFailure(f"history has {history.size} entries for num_epochs={num_epochs}: train for exactly "
-                           "num_epochs epochs (a fixed number, never `while True`) and append one loss per epoch.")
-    if not np.all(np.isfinite(history)):
-        raise CheckFailure("the training loss became NaN or infinite: look for a sum instead of a mean, or a "
-                           "wrong learning rate.")
-    after = seen["after"]
-    if all(np.allclose(after[key], params[key], rtol=1e-7, atol=1e-7) for key in PARAM_NAMES):
-        raise CheckFailure("the variables did not change: the loop must update the variables it was given "
-                           "(with optimizer.apply_gradients), not copies of them.")
-    reference, plain, weighted = _reference_training(params, X, y, batch_size, num_epochs, learning_rate)
-    diagnoses: dict[str, list] = {key: [] for key in PARAM_NAMES}
-    if not all(np.allclose(after[key], reference[key], rtol=1e-4, atol=1e-4 * max(1.0, np.abs(reference[key]).max()))
-               for key in PARAM_NAMES):                 # only then train the usual mistakes, to name one
-        for mistake, message in _TRAINING_MISTAKES.items():
-            wrong, _, _ = _reference_training(params, X, y, batch_size, num_epochs, learning_rate, mistake)
-            for key in PARAM_NAMES:
-                diagnoses[key].append((wrong[key], message))
-    for key in ("W2", "b2", "W1", "b1"):
-        assert_close(f"variables['{key}'] after training", after[key], reference[key], rtol=1e-4,
-                     hint=f"{num_epochs} epochs of {steps} SGD steps each (learning_rate={learning_rate}) on the mean "
-                          "loss; one optimizer for the whole loop.",
-                     diagnoses=diagnoses[key])
-    if not np.allclose(history, weighted, rtol=1e-4, atol=1e-6):
-        message = ["history does not hold each epoch's mean loss per example.",
-                   f"  expected: {np.round(weighted, 5).tolist()}", f"  got:      {np.round(history, 5).tolist()}"]
-        if np.allclose(history, plain, rtol=1e-4, atol=1e-6):
-            message.append("Likely mistake: the plain mean of the batch losses gives the smaller last batch as much "
-                           "weight as a full one. Weight each batch loss by its batch size: "
-                           "sum(B_k * L_k) / sum(B_k).")
-        elif np.allclose(history, np.asarray(plain) * steps, rtol=1e-4):
-            message.append("Likely mistake: the batch losses are summed; take their mean, weighted by batch size.")
-        raise CheckFailure("\n".join(message))
+    history = _history_per_epoch(seen, name, num_epochs, steps)
+    plain, weighted = _check_trained_variables(seen["after"], params, X, y, batch_size, num_epochs, learning_rate,
+                                               steps)
+    _check_history_values(history, plain, weighted, steps)
     passed(f"{name}: {num_epochs} epochs x {steps} steps trained the variables exactly like the reference loop; "
            f"loss {history[0]:.4f} -> {history[-1]:.4f}.")
