@@ -434,8 +434,10 @@ def test_a_process_tree_over_the_memory_limit_is_stopped(tmp_path):
     """Each child of a kernel has its own copy of the per-process limit; the tree as a whole is watched."""
     notebook, seconds = _run_cells(
         ["import subprocess, sys, time\n"
-         "children = [subprocess.Popen([sys.executable, '-c', 'x = bytearray(200 * 2**20); import time; "
-         "time.sleep(300)']) for _ in range(4)]\nprint([c.pid for c in children])\ntime.sleep(60)",
+         # the children wait 3 s before they allocate, so the list of their ids is out before the kill
+         "children = [subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3); "
+         "x = bytearray(200 * 2**20); time.sleep(300)']) for _ in range(4)]\n"
+         "print([c.pid for c in children], flush=True)\ntime.sleep(60)",
          "print('after')"], tmp_path, memory_mb=256, timeout=120)
     assert seconds < 40
     killed = _errors(notebook.cells[0])[-1]
