@@ -47,7 +47,6 @@ Design choices, and why:
 
 from __future__ import annotations
 
-import ast
 import builtins
 import contextlib
 import io
@@ -58,11 +57,11 @@ import signal
 import sys
 import tempfile
 import time
-import tomllib
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .exercise_cells import _python, exercises, read_audit_file, unit_cells
 from .mutants import Mutant, mutants
 
 
@@ -73,77 +72,6 @@ SEED = 19
 MUTANT_TIMEOUT = 60
 #: the gate: the least share of non-equivalent mutants an exercise must kill
 REQUIRED_KILL_RATE = 0.9
-AUDIT_FILE = "audit.toml"
-
-
-# ------------------------------------------------------------------ the unit's cells
-
-@dataclass
-class Exercise:
-    """A grade cell and the answer cells since the previous grade cell."""
-
-    grade_id: str
-    grade_cell: int                 # index into the unit's code cells
-    answers: list[int] = field(default_factory=list)
-
-
-def cell_names(tree: ast.AST, stored: bool) -> set[str]:
-    """Names a cell defines (``stored``) or reads."""
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store if stored else ast.Load):
-            found.add(node.id)
-        elif stored and isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            found.add(node.name)
-        elif stored and isinstance(node, (ast.Import, ast.ImportFrom)):
-            found.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
-    return found
-
-
-def unit_cells(folder: Path) -> list[dict]:
-    """The code cells of the unit's solution source that grading needs, as ``{source, nbgrader}``.
-
-    Plain cells stay only when a later kept cell reads a name they define (plots and
-    demonstrations go), so that each worker reaches its exercises quickly.
-    """
-    import jupytext
-
-    notebook = jupytext.read(next(p for p in sorted(folder.glob("*.py"))), fmt="py:percent")
-    cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    wanted: set[str] = set()
-    kept = []
-    for cell in reversed(cells):
-        tree = ast.parse(_python(cell.source))
-        if "nbgrader" in cell.metadata or cell_names(tree, True) & wanted:
-            kept.append({"source": cell.source, "nbgrader": dict(cell.metadata.get("nbgrader", {}))})
-            wanted |= cell_names(tree, False)
-    return kept[::-1]
-
-
-def _python(source: str) -> str:
-    """A cell without IPython magics and shell lines."""
-    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
-
-
-def exercises(cells: list[dict]) -> list[Exercise]:
-    found, answers = [], []
-    for index, cell in enumerate(cells):
-        meta = cell["nbgrader"]
-        if meta.get("solution"):
-            answers.append(index)
-        elif meta.get("grade"):
-            found.append(Exercise(meta["grade_id"], index, answers))
-            answers = []
-    return found
-
-
-def read_audit_file(folder: Path) -> dict:
-    path = folder / AUDIT_FILE
-    if not path.is_file():
-        return {"equivalent": [], "variant": []}
-    with open(path, "rb") as handle:
-        data = tomllib.load(handle)
-    return {"equivalent": data.get("equivalent", []), "variant": data.get("variant", [])}
 
 
 # ------------------------------------------------------------------ running one mutant
@@ -153,23 +81,24 @@ class Outcome:
     note: str = ""
 
 
-def _run_cells(namespace: dict, sources: list[str]) -> str | None:
-    """Run cells as a kernel does (an error ends the cell, not the run); the last cell's error, if any."""
-    error = None
+def _run_cells(namespace: dict, sources: list[str]) -> list[str | None]:
+    """Run cells as a kernel does (an error ends the cell, not the run); each cell's error, or None."""
+    errors: list[str | None] = []
     for source in sources:
         try:
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
                 exec(compile(_python(source), "<cell>", "exec"), namespace)
-            error = None
+            errors.append(None)
         except _TimeLimit:
             raise
         except BaseException as problem:         # noqa: BLE001 - a student's cell may raise anything
-            error = f"{type(problem).__name__}: {str(problem).splitlines()[0] if str(problem) else ''}"
-    return error
+            errors.append(f"{type(problem).__name__}: {str(problem).splitlines()[0] if str(problem) else ''}")
+    return errors
 
 
-def _judge(namespace: dict, sources: list[str], grade_id: str) -> dict:
-    """Run ``sources`` (answer cells ... grade cell) and the trusted re-check: the verdict grading gives."""
+def _judge(namespace: dict, sources: list[str], graded: list[tuple[str, int]]) -> dict:
+    """Run ``sources`` (answer cells ... grade cells) and the trusted re-check: the verdict grading
+    gives. ``graded`` names the grade cells, ``(grade_id, index in sources)``; all must pass."""
     from ..checks import evidence
     from . import recheck as trusted
 
@@ -177,14 +106,18 @@ def _judge(namespace: dict, sources: list[str], grade_id: str) -> dict:
         record = os.path.join(scratch, "evidence.jsonl")
         evidence._recorder = evidence.Recorder(record)
         try:
-            kernel_error = _run_cells(namespace, sources)
+            errors = _run_cells(namespace, sources)
         finally:
             evidence._recorder = None
-        verdict = trusted.verdicts([(grade_id, sources[-1])], record)[grade_id]
-    if verdict.replayed:
-        return {"passed": verdict.passed, "note": "" if verdict.passed else (verdict.message.splitlines() or [""])[0],
-                "kernel_passed": kernel_error is None}
-    return {"passed": kernel_error is None, "note": kernel_error or "", "kernel_passed": kernel_error is None}
+        verdicts = trusted.verdicts([(grade_id, sources[index]) for grade_id, index in graded], record)
+    failures = []
+    for grade_id, index in graded:
+        verdict = verdicts[grade_id]
+        if verdict.replayed and not verdict.passed:
+            failures.append((verdict.message.splitlines() or [""])[0])
+        elif not verdict.replayed and errors[index]:
+            failures.append(errors[index])
+    return {"passed": not failures, "note": failures[0] if failures else ""}
 
 
 class _TimeLimit(BaseException):
@@ -195,7 +128,7 @@ def _alarm(signum, frame):
     raise _TimeLimit()
 
 
-def _evaluate(namespace: dict, sources: list[str], grade_id: str, timeout: int) -> Outcome:
+def _evaluate(namespace: dict, sources: list[str], graded: list[tuple[str, int]], timeout: int) -> Outcome:
     """The grading verdict on ``sources`` run from ``namespace``, which stays as it is.
 
     A fork of this process where it can; once TensorFlow is loaded, in this process on a
@@ -203,11 +136,11 @@ def _evaluate(namespace: dict, sources: list[str], grade_id: str, timeout: int) 
     as soon as a ``tf.function`` or ``tf.data`` pipeline runs there (``Model.fit``).
     """
     if "tensorflow" in sys.modules:
-        return _in_process(namespace, sources, grade_id, timeout)
-    return _in_fork(namespace, sources, grade_id, timeout)
+        return _in_process(namespace, sources, graded, timeout)
+    return _in_fork(namespace, sources, graded, timeout)
 
 
-def _in_process(namespace: dict, sources: list[str], grade_id: str, timeout: int) -> Outcome:
+def _in_process(namespace: dict, sources: list[str], graded: list[tuple[str, int]], timeout: int) -> Outcome:
     """:func:`_judge` on a shallow copy of ``namespace``: a mutant's names do not leak to the next one.
 
     Objects an answer changes in place would leak; the answer cells audited here build
@@ -217,7 +150,7 @@ def _in_process(namespace: dict, sources: list[str], grade_id: str, timeout: int
     previous = signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(timeout)
     try:
-        data = _judge(dict(namespace), sources, grade_id)
+        data = _judge(dict(namespace), sources, graded)
     except _TimeLimit:
         data = {"passed": False, "note": f"ran past the audit's time limit of {timeout} s"}
     finally:
@@ -226,7 +159,7 @@ def _in_process(namespace: dict, sources: list[str], grade_id: str, timeout: int
     return Outcome(data["passed"], data.get("note", ""))
 
 
-def _in_fork(namespace: dict, sources: list[str], grade_id: str, timeout: int) -> Outcome:
+def _in_fork(namespace: dict, sources: list[str], graded: list[tuple[str, int]], timeout: int) -> Outcome:
     """:func:`_judge` in a forked child, so that the mutant changes nothing here."""
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -236,7 +169,7 @@ def _in_fork(namespace: dict, sources: list[str], grade_id: str, timeout: int) -
         try:
             signal.signal(signal.SIGALRM, signal.SIG_DFL)
             signal.alarm(timeout)
-            result = _judge(namespace, sources, grade_id)
+            result = _judge(namespace, sources, graded)
         except BaseException as problem:           # noqa: BLE001
             result = {"passed": False, "note": f"{type(problem).__name__}: {problem}"}
         finally:
@@ -300,36 +233,38 @@ def audit_unit(folder: Path, only: set[str] | None = None, sample: int | None = 
     reviewed = read_audit_file(folder)
     unit = folder.name
     namespace: dict = {"__name__": "__main__", "__builtins__": builtins}
-    reports, position = [], 0
+    reports, position, audited = [], 0, set()
     previous = os.getcwd()
     os.chdir(folder)
     try:
         for exercise in exercises(cells):
-            start = exercise.answers[0] if exercise.answers else exercise.grade_cell
+            start = exercise.span[0]
             _run_cells(namespace, [c["source"] for c in cells[position:start]])
             position = start
-            if only and exercise.grade_id not in only:
+            grade_ids = {grade_id for grade_id, _ in exercise.graded}
+            if only and not only & grade_ids:
                 continue
-            if only and only <= {r.exercise for r in reports} | {exercise.grade_id}:
-                reports.append(_audit_exercise(unit, exercise, cells, namespace, reviewed, sample, progress, timeout))
-                break                                   # the rest of the notebook is not needed
             reports.append(_audit_exercise(unit, exercise, cells, namespace, reviewed, sample, progress, timeout))
+            audited |= grade_ids
+            if only and only <= audited:
+                break                                   # the rest of the notebook is not needed
     finally:
         os.chdir(previous)
     return reports
 
 
 def _audit_exercise(unit, exercise, cells, namespace, reviewed, sample, progress, timeout) -> ExerciseReport:
-    report = ExerciseReport(unit, exercise.grade_id)
-    span = list(range(exercise.answers[0] if exercise.answers else exercise.grade_cell, exercise.grade_cell + 1))
+    report = ExerciseReport(unit, exercise.name)
+    span = exercise.span
     base = [cells[i]["source"] for i in span]
+    graded = [(grade_id, span.index(index)) for grade_id, index in exercise.graded]
 
     def with_answer(answer: int, source: str) -> list[str]:
         changed = list(base)
         changed[span.index(exercise.answers[answer])] = source
         return changed
 
-    baseline = _evaluate(namespace, base, exercise.grade_id, timeout)
+    baseline = _evaluate(namespace, base, graded, timeout)
     if not baseline.passed:
         report.error = f"the solution itself fails: {baseline.note}"
         return report
@@ -346,7 +281,7 @@ def _audit_exercise(unit, exercise, cells, namespace, reviewed, sample, progress
     total = len(chosen) + len(variants)
     for done, mutant in enumerate(chosen, 1):
         report.mutants += 1
-        outcome = _evaluate(namespace, with_answer(mutant.answer, mutant.source), exercise.grade_id, timeout)
+        outcome = _evaluate(namespace, with_answer(mutant.answer, mutant.source), graded, timeout)
         reason = equivalent_reason(mutant)
         if reason is not None:
             report.equivalents.append(f"line {mutant.line}: {mutant.change}  ({reason})")
@@ -358,7 +293,7 @@ def _audit_exercise(unit, exercise, cells, namespace, reviewed, sample, progress
             progress(exercise.grade_id, done, total)
     for done, variant in enumerate(variants, len(chosen) + 1):
         report.variants += 1
-        outcome = _evaluate(namespace, with_answer(int(variant.get("answer", 0)), variant["code"]), exercise.grade_id, timeout)
+        outcome = _evaluate(namespace, with_answer(int(variant.get("answer", 0)), variant["code"]), graded, timeout)
         if outcome.passed:
             report.variants_accepted += 1
         else:

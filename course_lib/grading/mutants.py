@@ -2,7 +2,7 @@
 
 :func:`mutants` changes the solution's syntax tree the way a student slips (see
 :mod:`course_lib.grading.audit` for the list and for how each mutant is judged). Only nodes
-between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` change.
+between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` change (every such block of the cell).
 """
 
 from __future__ import annotations
@@ -97,12 +97,17 @@ def _edits(node: ast.AST, inputs: list[str]):
             yield "return replaced by an input", _with(node, value=ast.Name(name, ast.Load()))
 
 
-def _solution_lines(source: str) -> tuple[int, int]:
-    """The first and last line (1-based) strictly between the solution markers (the whole cell without them)."""
-    lines = source.splitlines()
-    begin = next((i for i, text in enumerate(lines, 1) if "### BEGIN SOLUTION" in text), 0)
-    end = next((i for i, text in enumerate(lines, 1) if "### END SOLUTION" in text), len(lines) + 1)
-    return begin + 1, end - 1
+def _solution_blocks(source: str) -> list[tuple[int, int]]:
+    """The first and last line (1-based) strictly between each pair of solution markers (one
+    cell may hold several functions, each with its block); the whole cell without markers."""
+    blocks, begin = [], None
+    for number, text in enumerate(source.splitlines(), 1):
+        if "### BEGIN SOLUTION" in text:
+            begin = number
+        elif "### END SOLUTION" in text and begin is not None:
+            blocks.append((begin + 1, number - 1))
+            begin = None
+    return blocks or [(1, len(source.splitlines()))]
 
 
 def _replace(tree: ast.AST, target: ast.AST, new: ast.AST) -> None:
@@ -119,7 +124,7 @@ def _replace(tree: ast.AST, target: ast.AST, new: ast.AST) -> None:
 def mutants(source: str, answer: int = 0) -> list[Mutant]:
     """Every mutant of the solution block of one answer cell, without duplicates, in source order."""
     tree = ast.parse(source)
-    first, last = _solution_lines(source)
+    blocks = _solution_blocks(source)
     inputs: dict[int, list[str]] = {}
     for function in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.Lambda))):
         for inner in ast.walk(function):
@@ -131,7 +136,7 @@ def mutants(source: str, answer: int = 0) -> list[Mutant]:
     found: dict[str, Mutant] = {}
     for index, node in enumerate(nodes):
         line = getattr(node, "lineno", None)
-        if line is None or not first <= line <= last or isinstance(node, ast.JoinedStr):
+        if line is None or not any(first <= line <= last for first, last in blocks) or isinstance(node, ast.JoinedStr):
             continue
         # a number or a slice alone says little: the change is shown in its enclosing expression
         shown = parent[id(node)] if isinstance(node, (ast.Constant, ast.Slice)) and id(node) in parent else index

@@ -75,6 +75,57 @@ def test_a_check_that_asserts_nothing_is_caught(tmp_path):
     assert all("0" in s for s in report.survivors)
 
 
+def test_every_solution_block_of_a_cell_is_mutated():
+    source = textwrap.dedent('''
+    def forward(x):
+        ### BEGIN SOLUTION
+        return x + 1
+        ### END SOLUTION
+
+
+    def backward(x):
+        ### BEGIN SOLUTION
+        return x - 1
+        ### END SOLUTION
+    ''')
+    changes = {m.change for m in audit.mutants(source)}
+    assert {"x + 1 -> x - 1", "x - 1 -> x + 1"} <= changes
+
+
+def test_grade_cells_sharing_one_answer_cell_judge_it_together(tmp_path):
+    """Two functions in one answer cell, graded by two cells: a change to the second function is
+    judged by the second grade cell (the first one cannot see it), and both names show."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    (folder / "shared.py").write_text(HEADER + textwrap.dedent('''
+    # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+    import numpy as np
+
+    # %% nbgrader={"grade": false, "grade_id": "pair_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+    def double(x):
+        ### BEGIN SOLUTION
+        return 2 * x
+        ### END SOLUTION
+
+
+    def halve(x):
+        ### BEGIN SOLUTION
+        return x / 2
+        ### END SOLUTION
+
+    # %% nbgrader={"grade": true, "grade_id": "double", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+    assert np.allclose(double(np.arange(-2.0, 3.0)), [-4, -2, 0, 2, 4])
+
+    # %% nbgrader={"grade": true, "grade_id": "halve", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+    assert np.allclose(halve(np.arange(-2.0, 3.0)), [-1, -0.5, 0, 0.5, 1])
+    '''))
+    [report] = audit.audit_unit(folder)
+    assert report.exercise == "double + halve" and not report.error
+    assert report.mutants >= 4 and report.killed == report.mutants, report.survivors
+    [only_halve] = audit.audit_unit(folder, only={"halve"})
+    assert only_halve.exercise == "double + halve"
+
+
 def test_a_solution_that_fails_its_own_check_is_an_error(tmp_path):
     folder = _unit(tmp_path / "broken", "assert double(1.0) == 3.0")
     [report] = audit.audit_unit(folder)
