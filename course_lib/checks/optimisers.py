@@ -133,7 +133,28 @@ def check_rmsprop_update(rmsprop_update, seed: int = 0, rows: int = 3, cols: int
                             (w + learning_rate * dw / np.sqrt(s + epsilon), "the step goes uphill: subtract it."),
                             (w - learning_rate * dw * np.sqrt(s + epsilon), "multiply by dw and *divide* by the root."),
                             (w - learning_rate * dw, "that is a plain SGD step: divide by sqrt(mean_square).")])
+    _check_rmsprop_never_moved(rmsprop_update, w, learning_rate, rho, epsilon)
     passed("rmsprop_update: a decaying mean of dw**2, and a step divided by its root")
+
+
+def _check_rmsprop_never_moved(rmsprop_update, w: np.ndarray, learning_rate: float, rho: float,
+                               epsilon: float) -> None:
+    """Weights w (R, C) whose gradients have always been 0 (mean_square 0, dw 0) stay put.
+
+    This is what epsilon is for: without it, or subtracted, the step is 0 / 0 or the root of a
+    negative number, NaN either way (a dead ReLU unit's weights see exactly this).
+    """
+    w, zeros = w.copy(), np.zeros_like(w)
+    got = call_student(rmsprop_update, w.copy(), zeros, zeros.copy(), learning_rate, rho, epsilon,
+                       name="rmsprop_update")
+    new_w, _ = unpack("rmsprop_update", got, ("w", "mean_square"))
+    new_w = as_array("the new w", new_w)
+    if new_w.shape == w.shape and not np.all(np.isfinite(new_w)):
+        raise CheckFailure("a weight whose gradient has always been 0 (mean_square = 0, dw = 0) became NaN: "
+                           "0 / sqrt(0) is undefined. That is what epsilon is for: divide by "
+                           "sqrt(mean_square + epsilon), with epsilon added.")
+    assert_close("the new w when dw and mean_square are 0", new_w, w,
+                 hint="a zero gradient moves no weight: w - learning_rate * 0 / sqrt(0 + epsilon) = w.")
 
 
 # --------------------------------------------------------------------------------- Adam

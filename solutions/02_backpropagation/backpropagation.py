@@ -793,6 +793,7 @@ from course_lib.checks.backprop import check_init_params
 check_init_params(init_params)
 ### BEGIN HIDDEN TESTS
 check_init_params(init_params, seed=17, input_dim=300, hidden_dim=100)
+check_init_params(init_params, seed=18, input_dim=60, hidden_dim=100, output_dim=200)
 ### END HIDDEN TESTS
 
 # %% [markdown]

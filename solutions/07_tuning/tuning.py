@@ -453,6 +453,7 @@ check_ten_crops(ten_crops)
 ### BEGIN HIDDEN TESTS
 check_ten_crops(ten_crops, seed=3, num_images=3, image_size=9, crop_size=6, channels=1)
 check_ten_crops(ten_crops, seed=4, num_images=1, image_size=5, crop_size=5, channels=3)
+check_ten_crops(ten_crops, seed=5, num_images=2, image_size=10, crop_size=4)
 ### END HIDDEN TESTS
 
 # %% [markdown]

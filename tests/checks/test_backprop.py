@@ -622,6 +622,8 @@ def make_init(kind):
                 params[name] = rng.standard_normal((fan_in, fan_out))
             elif kind == "he":
                 params[name] = rng.normal(0, np.sqrt(2 / fan_in), (fan_in, fan_out))
+            elif kind == "w2_without_fan_out" and name == "W2":     # the fan_out term forgotten in W2's limit
+                params[name] = rng.normal(0, np.sqrt(2 / fan_in), (fan_in, fan_out))
             else:
                 params[name] = rng.normal(0, np.sqrt(2 / (fan_in + fan_out)), (fan_in, fan_out))
         params["b1"] = np.zeros((1, hidden_dim)) if kind != "random_bias" else rng.random((1, hidden_dim))
@@ -641,6 +643,14 @@ def test_init_check():
     rejects(checks.check_init_params, make_init("random_bias"), match="b1 is not zero")
     rejects(checks.check_init_params, make_init("unseeded"), match="same seed")
     rejects(checks.check_init_params, make_init("vector_bias"), match="lecture's shapes")
+
+
+def test_init_check_sees_the_output_fan_with_many_outputs():
+    many = dict(seed=18, input_dim=60, hidden_dim=100, output_dim=200)
+    accepts(checks.check_init_params, init_glorot_uniform, **many)
+    rejects(checks.check_init_params, make_init("w2_without_fan_out"), **many, match="W2 has standard deviation")
+    one_output = make_init("glorot_normal")
+    rejects(checks.check_init_params, lambda d, h, c=1, seed=0: one_output(d, h, 1, seed), **many, match="W2")
 
 
 # ================================================================================= training

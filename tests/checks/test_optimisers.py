@@ -105,7 +105,14 @@ RMSPROP_WRONG = {
     "uphill": lambda w, dw, s, lr, rho, eps: (2 * w - rmsprop_textbook(w, dw, s, lr, rho, eps)[0],
                                               rmsprop_textbook(w, dw, s, lr, rho, eps)[1]),
     "plain SGD": lambda w, dw, s, lr, rho, eps: (w - lr * dw, rho * s + (1 - rho) * dw ** 2),
+    # epsilon forgotten or subtracted: invisible while mean_square is large, NaN where it is 0
+    "epsilon": lambda w, dw, s, lr, rho, eps: rmsprop_textbook(w, dw, s, lr, rho, 0.0),
 }
+
+
+def rmsprop_epsilon_subtracted(w, dw, s, lr, rho, eps):
+    s = rho * s + (1 - rho) * dw ** 2
+    return w - lr * dw / np.sqrt(s - eps), s
 
 
 @pytest.mark.parametrize("answer", RMSPROP_RIGHT)
@@ -117,6 +124,12 @@ def test_rmsprop_accepts(answer):
 @pytest.mark.parametrize("words", list(RMSPROP_WRONG))
 def test_rmsprop_rejects(words):
     rejects(checks.check_rmsprop_update, RMSPROP_WRONG[words], match=words)
+
+
+def test_rmsprop_needs_epsilon_inside_or_outside_the_root_but_added():
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rejects(checks.check_rmsprop_update, rmsprop_epsilon_subtracted, match="epsilon added")
+        rejects(checks.check_rmsprop_update, RMSPROP_WRONG["epsilon"], match="epsilon added")
 
 
 # -------------------------------------------------------------------------------- Adam

@@ -394,6 +394,13 @@ def test_ten_crops_accepts_variants():
         accepts(checks.check_ten_crops, answer, seed=3, num_images=3, image_size=9, crop_size=6, channels=1)
 
 
+def test_ten_crops_hidden_test_sees_a_centre_row_off_by_one():
+    """A margin of 3 rows gives the same centre for // 2 and // 3; the hidden test's margin of 6 does not."""
+    thirds = crops_with(centre=lambda h, w, s: ((h - s) // 3, (w - s) // 2))
+    rejects(checks.check_ten_crops, thirds, seed=5, num_images=2, image_size=10, crop_size=4, match="centre crop")
+    accepts(checks.check_ten_crops, ensembles.ten_crops, seed=5, num_images=2, image_size=10, crop_size=4)
+
+
 @pytest.mark.parametrize("label", list(CROPS_WRONG))
 def test_ten_crops_rejects(label):
     wrong, words = CROPS_WRONG[label]

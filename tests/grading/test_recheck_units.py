@@ -40,7 +40,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 # ------------------------------------------------------------------ the unit's cells, run here
-from course_lib.grading.audit import cell_names as _names  # noqa: E402  (names a cell defines or reads)
+from course_lib.grading.exercise_cells import cell_names as _names  # noqa: E402  (names a cell defines or reads)
 
 
 def needed_cells(notebook) -> list:

@@ -78,28 +78,30 @@ def check_fixed_backprop(backprop: Callable[..., Any], seed: int = 0, num_exampl
 
 @graded_check
 def check_init_params(init_params: Callable[..., Any], seed: int = 0, input_dim: int = 200,
-                      hidden_dim: int = 300) -> None:
+                      hidden_dim: int = 300, output_dim: int = 1) -> None:
     """Check ``init_params(input_dim, hidden_dim, output_dim=1, seed=0)`` for the sigmoid network.
 
-    Expects the lecture's shapes, W1 (D, H), b1 (1, H), W2 (H, 1), b2 (1, 1), zero-mean
+    Expects the lecture's shapes, W1 (D, H), b1 (1, H), W2 (H, C), b2 (1, C), zero-mean
     Glorot weights (variance 2 / (fan_in + fan_out), uniform or normal), zero biases, and
-    the same numbers for the same seed.
+    the same numbers for the same seed. With one output, W2's fan_out barely moves its
+    variance; a hidden test with many outputs sees it.
     """
     name = "init_params"
-    params = call_with_shapes(init_params, input_dim, hidden_dim, 1, seed, name=name)
+    params = call_with_shapes(init_params, input_dim, hidden_dim, output_dim, seed, name=name)
     if not isinstance(params, dict):
         raise CheckFailure(f"`{name}` should return a dict with keys 'W1', 'b1', 'W2', 'b2'.")
     missing = [key for key in ("W1", "b1", "W2", "b2") if key not in params]
     if missing:
         raise CheckFailure(f"the dict has no entry for {missing}.")
-    shapes = {"W1": (input_dim, hidden_dim), "b1": (1, hidden_dim), "W2": (hidden_dim, 1), "b2": (1, 1)}
+    shapes = {"W1": (input_dim, hidden_dim), "b1": (1, hidden_dim), "W2": (hidden_dim, output_dim),
+              "b2": (1, output_dim)}
     arrays = {key: assert_shape(key, params[key], shape, hint="the lecture's shapes: W1 (D, H), b1 (1, H), "
-                                "W2 (H, 1), b2 (1, 1).") for key, shape in shapes.items()}
+                                "W2 (H, C), b2 (1, C) for C = output_dim.") for key, shape in shapes.items()}
     for key in ("b1", "b2"):
         if np.any(arrays[key] != 0):
             raise CheckFailure(f"{key} is not zero. Biases start at zero; the random weights already break "
                                "the symmetry between hidden units.")
-    for key, (fan_in, fan_out) in {"W1": (input_dim, hidden_dim), "W2": (hidden_dim, 1)}.items():
+    for key, (fan_in, fan_out) in {"W1": (input_dim, hidden_dim), "W2": (hidden_dim, output_dim)}.items():
         W = arrays[key].astype(float)
         glorot_std = np.sqrt(2.0 / (fan_in + fan_out))
         standard_error = W.std() / np.sqrt(W.size)
