@@ -132,17 +132,8 @@ def test_a_solution_that_fails_its_own_check_is_an_error(tmp_path):
     assert report.error and not report.ok
 
 
-#: exercises under the line when the gate was added (issue 19), each with the survivor that shows
-#: it, left to the unit's authors; remove an entry once its check kills the mutant. Errors and
-#: rejected variants are never excused.
-KNOWN_WEAK = {
-    "04_convolution/cnn": "a free design exercise: changed hyperparameters survive by design; remaining survivors to review",
-}
-
-
 @pytest.mark.slow
 def test_every_exercise_kills_its_mutants_and_accepts_its_variants():
     reports = audit.audit_course([unit.folder for unit in units(ROOT)], sample=audit.QUICK_SAMPLE, jobs=2)
-    weak = [r for r in reports if not r.ok and not (f"{r.unit}/{r.exercise}" in KNOWN_WEAK
-                                                    and not r.error and not r.rejected_variants)]
+    weak = [r for r in reports if not r.ok]
     assert reports and not weak, "\n" + audit.markdown_table(weak) + "\n" + "\n".join(audit.details(weak))

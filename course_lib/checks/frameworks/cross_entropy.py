@@ -34,7 +34,8 @@ def _clipped_bce(logits: np.ndarray, y: np.ndarray) -> float:
 
 
 def _cross_entropy_cases(seed: int, num_examples: int, num_classes: int) -> list[dict[str, Any]]:
-    """Moderate logits (scale 2) and extreme ones (|z| from 700 to 900, where exp overflows and sigmoid rounds to 1)."""
+    """Moderate logits (scale 2), extreme ones (|z| from 700 to 900, where exp overflows and sigmoid rounds to 1),
+    and rows of unequal size (near +800 and -800), where only a per-row maximum keeps every row finite."""
     rng = random_state(seed)
     cases = []
     for label, scale in (("moderate", None), ("extreme", (700.0, 900.0))):
@@ -45,6 +46,12 @@ def _cross_entropy_cases(seed: int, num_examples: int, num_classes: int) -> list
         cases.append({"label": label, "z": draw(num_examples), "y": rng.integers(0, 2, num_examples).astype(float),
                       "logits": draw((num_examples, num_classes)),
                       "labels": rng.integers(0, num_classes, num_examples)})
+    # rows of very different size (around +800 and -800): one maximum for the whole batch is not enough
+    offsets = np.where(np.arange(num_examples) % 2 == 0, 800.0, -800.0)
+    cases.append({"label": "unequal rows", "z": rng.normal(0.0, 2.0, num_examples) + offsets,
+                  "y": rng.integers(0, 2, num_examples).astype(float),
+                  "logits": rng.normal(0.0, 2.0, (num_examples, num_classes)) + offsets[:, None],
+                  "labels": rng.integers(0, num_classes, num_examples)})
     return cases
 
 
@@ -58,8 +65,9 @@ def check_cross_entropy_from_logits(binary_cross_entropy: Callable[..., Any], ca
     """Check ``binary_cross_entropy(logits (N,), y (N,)) -> float`` and ``categorical_cross_entropy(logits (N, C),
     labels (N,)) -> float``: mean cross-entropies computed from logits, stable for any logit size.
 
-    Compared (``rtol=1e-5``) with float64 references on moderate logits and on logits of
-    size 700 to 900, where a formula through probabilities overflows or takes ``log(0)``.
+    Compared (``rtol=1e-5``) with float64 references on moderate logits, on logits of size 700
+    to 900, where a formula through probabilities overflows or takes ``log(0)``, and on a batch
+    whose rows lie near +800 and -800, where one maximum for the whole batch is not enough.
     """
     for case in _cross_entropy_cases(seed, num_examples, num_classes):
         z, y, logits, labels = case["z"], case["y"], case["logits"], case["labels"]
@@ -82,6 +90,10 @@ def check_cross_entropy_from_logits(binary_cross_entropy: Callable[..., Any], ca
         value = call_student(categorical_cross_entropy, logits, labels, name="categorical_cross_entropy")
         value = assert_scalar(f"categorical_cross_entropy {where}", value)
         expected = _ce_from_logits(logits, labels)
+        if not np.isfinite(value) and case["label"] == "unequal rows":
+            raise CheckFailure(f"a loss of {value} on a batch whose rows' logits lie near +800 and near -800: one "
+                               "maximum for the whole batch leaves exp(-1600) = 0 in the small rows, whose log is "
+                               "-inf. Subtract each row's own maximum, logits.max(axis=1, keepdims=True).")
         if not np.isfinite(value):
             raise CheckFailure(_UNSTABLE.format(
                 value=value, stable="subtract each row's maximum before exp, then log_softmax = z - log(sum(exp(z)))"))
