@@ -539,7 +539,10 @@ check_max_pool_forward(max_pool_forward, seed=4, num_examples=3, height=4, width
 # pass sends each `dout[n, i, j, c]` to the position of that window's maximum and 0 to the
 # other pixels. (Average pooling, by contrast, spreads `dout / size**2` over the whole
 # window.) When windows overlap (`stride < size`), a pixel can be the maximum of several
-# windows and collects all their gradients.
+# windows and collects all their gradients. When several pixels of one window tie for the
+# maximum (common after a ReLU, where a whole window can be 0), send `dout` to one of them:
+# a mask `window == window.max()` would hand each tied pixel the full `dout`, k times the
+# gradient the window received.
 #
 # **Exercise 8.** Write `max_pool_backward(dout, cache)` returning `dx` of shape `(N, H, W, C)`.
 # *Hint:* `argmax` tells which pixel of each window was the maximum. (Loops over the windows

@@ -441,11 +441,29 @@ def _at_min(window):
     (_pool_spread(_at_max, use_dout=False), ["multiply by the upstream gradient"]),
     (_pool_spread(_at_max, accumulate="overwrite"), ["+="]),
     (_pool_spread(_at_max, accumulate="overwrite_max"), ["+="]),
+    # CS231n's classic mask: right without ties, k times dout where k pixels tie (zeros after a ReLU)
+    (_pool_spread(lambda w: (w == w.max()).astype(float)), ["more gradient than it received"]),
     (lambda dout, cache: np.zeros_like(cache[0])[:, :-1], ["shape"]),
     (unwritten, ["not written yet"]),
 ])
 def test_max_pool_backward_rejects(answer, words):
     rejects(checks.check_max_pool_backward, answer, match=words)
+
+
+def test_max_pool_backward_accepts_any_split_among_tied_maxima():
+    """Ties: the first maximum (argmax), the last one, or an even split (tf.reduce_max's gradient) are all gradients."""
+    def last_max(window):
+        weights = np.zeros_like(window)
+        flat = window.ravel()
+        weights.ravel()[len(flat) - 1 - np.argmax(flat[::-1])] = 1.0
+        return weights
+
+    def even_split(window):
+        ties = (window == window.max()).astype(float)
+        return ties / ties.sum()
+
+    for pick in (last_max, even_split):
+        accepts(checks.check_max_pool_backward, _pool_spread(pick))
 
 
 # -------------------------------------------------------------------- parameter counts

@@ -96,8 +96,38 @@ def check_max_pool_backward(max_pool_backward, seed: int = 0, num_examples: int 
                                  overlap_message),
                                 (_spread(dout, x, size, stride, _argmax_mask, accumulate="overwrite_max"),
                                  overlap_message)])
+    _check_tied_maxima(max_pool_backward, seed)
     settings = ", ".join(f"{s}x{s} stride {t}" for s, t in configs)
-    passed(f"max_pool_backward: dx matches for {settings}")
+    passed(f"max_pool_backward: dx matches for {settings}, and windows with tied maxima pass dout on once")
+
+
+def _check_tied_maxima(max_pool_backward, seed: int) -> None:
+    """Windows whose maximum appears several times (zeros after a ReLU) pass their gradient on once.
+
+    2 x 2 windows, stride 2, on x (2, 4, 4, 2). Any split of ``dout`` among the tied pixels is a
+    gradient (argmax gives it all to the first; tf.reduce_max splits it evenly), so the check
+    asks only that each window's dx sums to its dout and that pixels below the maximum get 0.
+    Sending dout to each of k tied pixels, as a mask ``window == window.max()`` does, sums to k
+    times dout.
+    """
+    rng = random_state(seed + 1)
+    x = np.maximum(rng.normal(size=(2, 4, 4, 2)), 0.0)       # a ReLU's output: many zeros
+    x[0, :2, :2, 0] = 0.0                                     # four tied zeros
+    x[1, 2:, 2:, 1] = 1.5                                     # four tied positive maxima
+    out, cache = ref.max_pool_forward(x, 2, 2)
+    dout = rng.normal(size=out.shape)
+    got = call_student(max_pool_backward, dout, cache, name="max_pool_backward")
+    dx = assert_shape("dx (windows with tied maxima)", got, x.shape, hint="dx has the shape of x, (N, H, W, C).")
+    dx = np.asarray(dx, dtype=float)
+    below_max = x < np.repeat(np.repeat(out, 2, axis=1), 2, axis=2)
+    if np.any(np.abs(dx[below_max]) > 1e-9):
+        raise CheckFailure("with tied maxima, a pixel below its window's maximum got gradient: only the maximum "
+                           "changed the output.")
+    sums = dx.reshape(2, 2, 2, 2, 2, 2).sum(axis=(2, 4))      # (N, H_out, W_out, C)
+    if not np.allclose(sums, dout, rtol=1e-6, atol=1e-9):
+        raise CheckFailure("a window whose maximum appears several times (four zeros after a ReLU, say) passed on "
+                           "more gradient than it received: its dx sums to k times dout when each of the k tied "
+                           "pixels gets dout. Send dout to one of them (argmax picks the first).")
 
 
 def _argmax_mask(windows):
