@@ -770,8 +770,10 @@ check_fixed_backprop(backprop_fixed, seed=16, num_examples=2, input_dim=1, hidde
 # the random weights already make the hidden units differ.
 #
 # **Exercise 12.** Write `init_params(input_dim, hidden_dim, output_dim=1, seed=0)` returning
-# `{"W1": (D, H), "b1": (1, H), "W2": (H, 1), "b2": (1, 1)}` (the lecture's shapes) with Glorot
-# weights for both layers and zero biases. Draw from `rng = np.random.default_rng(seed)`.
+# `{"W1": (D, H), "b1": (1, H), "W2": (H, C), "b2": (1, C)}` with `C = output_dim` (the lecture's
+# shapes for its one output, `C = 1`; the hidden test also tries many outputs) with Glorot
+# weights for both layers, each with its own fan-in and fan-out, and zero biases. Draw from
+# `rng = np.random.default_rng(seed)`.
 
 # %% nbgrader={"grade": false, "grade_id": "init_params_answer", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def init_params(input_dim, hidden_dim, output_dim=1, seed=0):
