@@ -304,7 +304,7 @@ def test_student_and_instructor_paths_in_chromium(lab, page, screenshots):
         explorer.locator(".jp-InputArea-editor").click()
         page.keyboard.press("Control+Enter")
         plot = explorer.locator(".jp-OutputArea img")
-        expect(plot).to_be_visible(timeout=60_000)       # the kernel's first matplotlib figure: slow on a busy machine
+        expect(plot).to_be_visible(timeout=30_000)
         before = plot.get_attribute("src")
         readout = explorer.locator(".widget-readout")
         start = float(readout.inner_text())
