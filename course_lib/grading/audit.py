@@ -61,7 +61,7 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .exercise_cells import _python, exercises, read_audit_file, unit_cells
+from .exercise_cells import exercises, read_audit_file, unit_cells, without_magics
 from .mutants import Mutant, mutants
 
 
@@ -87,7 +87,7 @@ def _run_cells(namespace: dict, sources: list[str]) -> list[str | None]:
     for source in sources:
         try:
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                exec(compile(_python(source), "<cell>", "exec"), namespace)
+                exec(compile(without_magics(source), "<cell>", "exec"), namespace)
             errors.append(None)
         except _TimeLimit:
             raise

@@ -67,14 +67,14 @@ def unit_cells(folder: Path) -> list[dict]:
     wanted: set[str] = set()
     kept = []
     for cell in reversed(cells):
-        tree = ast.parse(_python(cell.source))
+        tree = ast.parse(without_magics(cell.source))
         if "nbgrader" in cell.metadata or cell_names(tree, True) & wanted:
             kept.append({"source": cell.source, "nbgrader": dict(cell.metadata.get("nbgrader", {}))})
             wanted |= cell_names(tree, False)
     return kept[::-1]
 
 
-def _python(source: str) -> str:
+def without_magics(source: str) -> str:
     """A cell without IPython magics and shell lines."""
     return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
 
