@@ -8,7 +8,12 @@ The unit's solution is graded as a student's submission by
 * ``dlcourse autograde --jobs 1`` (one grading worker: :func:`grade_submission`, then the
   parent's :class:`GradingLog` writes the master gradebook), and
 * ``dlcourse autograde --jobs 2`` (two workers grading two copies side by side, each kernel
-  with its share of the math threads, as ``autograde`` sets them).
+  with its share of the math threads, as ``autograde`` sets them),
+
+each ``dlcourse`` one twice: with warm kernels (the default: forked from the worker's zygote,
+:mod:`course_lib.grading.execution.warm_kernels`; the worker grades once unmeasured first, so
+the zygote has started, as it has for every notebook of a class but each worker's first) and
+with ``--cold-kernels`` (each kernel started afresh), so that the change is measured alone.
 
 Each grading runs in a fresh forked process, instrumented from outside the grader (nothing in
 ``course_lib`` changes): the executor's ``preprocess`` (kernel start to kernel shutdown), each
@@ -37,6 +42,7 @@ import tempfile
 import threading
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -155,14 +161,27 @@ def _ours(common: CommonPayload, submission: SubmissionPayload):
 
 
 def _graded(job) -> dict:
-    """In a forked child: grade one submission, return its result, events, wall and CPU time."""
-    kind, args, variables = job
+    """In a forked child: grade one submission, return its result, events, wall and CPU time.
+
+    With warm kernels, this worker first grades the submission once unmeasured (its zygote
+    starts then, once per worker, as in a class); "warm-up" is that first grading's wall time.
+    """
+    kind, args, variables, warm = job
     if variables is not None:
         limited_execute.THREAD_VARIABLES = variables
+    warm_up = 0.0
+    if kind == "ours":
+        common, submission = args
+        args = (replace(common, limits=replace(common.limits, warm_kernels=warm)), submission)
+        if warm:
+            start = time.perf_counter()
+            _ours(*args)
+            warm_up = time.perf_counter() - start
     EVENTS.clear()
     start, cpu = time.perf_counter(), CpuMeter()
     result = _stock(*args) if kind == "stock" else _ours(*args)
-    return {"result": result, "events": list(EVENTS), "wall": time.perf_counter() - start, "cpu": cpu.seconds()}
+    return {"result": result, "events": list(EVENTS), "wall": time.perf_counter() - start, "cpu": cpu.seconds(),
+            "warm-up": warm_up}
 
 
 def run_in_pool(jobs: list, processes: int) -> list[dict]:
@@ -211,7 +230,8 @@ def main() -> int:
     start = time.perf_counter()   # a worker probes the sandbox once, before its first submission
     grade_worker.sandboxing.resolve("auto")
     probe_seconds = time.perf_counter() - start
-    graders = ["stock", "jobs1", "jobs2"] + (["jobs2-none", "jobs2-before"] if args.variants else [])
+    graders = ["stock", "jobs1-cold", "jobs1", "jobs2-cold", "jobs2"] + (
+        ["jobs2-none", "jobs2-before"] if args.variants else [])
     best: dict[str, dict] = {}
     walls: dict[str, list[float]] = {name: [] for name in graders}
     loads = []
@@ -249,13 +269,14 @@ def main() -> int:
             loads.append(os.getloadavg()[0])
             order = graders if round_ % 2 == 0 else graders[::-1]
             for name in order:
+                warm = not name.endswith("-cold")
                 if name == "stock":
-                    runs = run_in_pool([("stock", (str(base), args.unit, "alice"), None)], 1)
-                elif name == "jobs1":
-                    runs = run_in_pool([("ours", (common(1), submission("alice")), None)], 1)
+                    runs = run_in_pool([("stock", (str(base), args.unit, "alice"), None, False)], 1)
+                elif name.startswith("jobs1"):
+                    runs = run_in_pool([("ours", (common(1), submission("alice")), None, warm)], 1)
                 else:
                     variables = VARIANTS.get(name.partition("-")[2])
-                    runs = run_in_pool([("ours", (common(2), submission(s)), variables)
+                    runs = run_in_pool([("ours", (common(2), submission(s)), variables, warm)
                                         for s in ("alice", "bob")], 2)
                 print(f"round {round_ + 1}: {name} {max(r['wall'] for r in runs):.1f} s", file=sys.stderr, flush=True)
                 if name != "stock":
@@ -269,12 +290,13 @@ def main() -> int:
                                 raise SystemExit(f"{name}: {run['result'].status}: {run['result'].notes}")
                     finally:
                         recorder.close()
-                run = min(runs, key=lambda r: r["wall"]) if name == "jobs2" else max(runs, key=lambda r: r["wall"])
+                run = min(runs, key=lambda r: r["wall"]) if name.startswith("jobs2") else max(runs, key=lambda r: r["wall"])
                 walls[name].append(run["wall"])
                 if name not in best or run["wall"] < best[name]["wall"]:
                     best[name] = run
 
     labels = {"stock": "stock nbgrader", "jobs1": "dlcourse --jobs 1", "jobs2": "dlcourse --jobs 2",
+              "jobs1-cold": "--jobs 1 --cold-kernels", "jobs2-cold": "--jobs 2 --cold-kernels",
               "jobs2-none": "--jobs 2, no thread sharing", "jobs2-before": "--jobs 2, BLAS + TF intra-op only"}
     splits = {name: split(best[name]) for name in graders}
     print(f"\nProfile of autograding the {args.unit} solution ({', '.join(notebooks)}), {cores} CPU cores "
@@ -288,8 +310,11 @@ def main() -> int:
         f"{best[n].get('record', 0.0):.2f}" if n != "stock" else "(in notebook's)" for n in graders) + " |")
     print("| **wall, one notebook** | " + " | ".join(f"**{best[n]['wall']:.2f}**" for n in graders) + " |")
     print("| CPU (grader + kernel) | " + " | ".join(f"{best[n]['cpu']:.2f}" for n in graders) + " |")
+    print("| first notebook of a worker (zygote start) | " + " | ".join(
+        f"{best[n]['warm-up']:.2f}" if best[n]["warm-up"] else "-" for n in graders) + " |")
     print(f"\n(--jobs 2: the faster of the two notebooks graded side by side; 'kernel start' includes "
-          f"its shutdown; 'imports' is the setup cell (import tensorflow and the data); 'other grader work' is "
+          f"its shutdown; warm kernels (the default) are forked from the worker's zygote, which starts "
+          f"with the worker's first notebook (last row, not in the others), --cold-kernels start each afresh; 'imports' is the setup cell (import tensorflow and the data); 'other grader work' is "
           f"nbgrader's bookkeeping and the scratch course. Not in the table: once per worker process, before "
           f"its first submission, the sandbox probe ({probe_seconds:.1f} s here; these forks inherit it).)")
     cells = per_cell(best["stock"])

@@ -173,7 +173,11 @@ def lab(port, no_browser, jupyter_args):
               help="Run each kernel in a bubblewrap sandbox: auto (where it can start, else warn), "
                    "required (refuse without it) or off (default: the course config's "
                    "LimitedExecute.sandbox, else auto).")
-def autograde(assignment, jobs, students, force, scheduler, cell_timeout, notebook_timeout, memory_mb, sandbox):
+@click.option("--cold-kernels", is_flag=True,
+              help="Start every kernel afresh instead of forking sandboxed kernels from one that has "
+                   "already imported the notebook's packages (slower; the grades are the same).")
+def autograde(assignment, jobs, students, force, scheduler, cell_timeout, notebook_timeout, memory_mb, sandbox,
+              cold_kernels):
     """Grade every submission of ASSIGNMENT in submitted/, in parallel; resume where a run stopped.
 
     Grades go to the gradebook, executed notebooks to autograded/, and one line per
@@ -191,7 +195,7 @@ def autograde(assignment, jobs, students, force, scheduler, cell_timeout, notebo
     from .grading.execution.limited_execute import Limits
     from .grading.gradebook import LOG_NAME
 
-    limits = Limits()
+    limits = Limits(warm_kernels=not cold_kernels)
     for name, value in (("cell_timeout_s", cell_timeout), ("notebook_timeout_s", notebook_timeout),
                         ("memory_mb", memory_mb), ("sandbox", sandbox)):
         if value is not None:

@@ -121,6 +121,8 @@ def _kill_descendants() -> None:
     """
     import psutil
 
+    from .execution.processes import kill_processes
+
     me = os.getpid()
     children = []
     for child in psutil.Process(me).children(recursive=True):
@@ -131,12 +133,7 @@ def _kill_descendants() -> None:
             children.append(child)
         except psutil.Error:
             pass
-    for child in children:
-        try:
-            child.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(children, timeout=5)
+    kill_processes(children)
 
 
 def default_jobs() -> int:

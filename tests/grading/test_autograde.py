@@ -270,7 +270,9 @@ def test_a_worker_that_dies_is_replaced_and_its_submission_retried(graded):
     while killed is None and time.monotonic() < deadline and run.poll() is None:
         for process in _descendants(run.pid):
             try:
-                if "ipykernel_launcher" in " ".join(process.cmdline()):
+                command = " ".join(process.cmdline())
+                # the sandbox of the kernel (cold) or of the zygote it is forked from (warm)
+                if "bwrap" in command and ("ipykernel_launcher" in command or "kernel_zygote" in command):
                     killed = process.parent()   # the worker grading 'blank'
                     killed.kill()
                     break

@@ -225,6 +225,7 @@ def test_runaway_code_is_stopped_and_nothing_outlives_the_submission(graded):
     connection_file = kernel[0].split(" -f ")[1].split()[0]
     assert not _marked_processes(f"sleep {SLEEP_MARKER}"), "a background process outlived its submission"
     assert not _marked_processes(connection_file), "the kernel or its forks outlived the submission"
+    assert not _marked_processes("kernel_zygote"), "a warm kernels' zygote outlived the grading run"
 
 
 @pytest.mark.slow

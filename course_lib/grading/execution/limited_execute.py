@@ -8,6 +8,7 @@ limits it hit (one line each for the grading report).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -25,9 +26,11 @@ from traitlets.config import Config
 from ...checks.evidence import RECORD_ENV
 from .. import config as course
 from . import sandbox as sandboxing
+from . import warm_kernels
 from .jupyter_workarounds import poll_in_slices, reconnect_when_dropped
 from .outputs import MISSING, OUTPUT_MESSAGES, OutputLimiter, note_text
 from .preprocessors import CourseExecute
+from .processes import kill_processes, session_members
 
 CELL_TIMEOUT_S = course.CELL_TIMEOUT_S
 # A TensorFlow notebook: ~650 MB and 6-8 s before any work, minutes of training cells.
@@ -58,35 +61,11 @@ class Limits:
     memory_limit: str = "data"   # "data" (RLIMIT_DATA) or "as" (RLIMIT_AS); see limited_kernel
     threads: int = 0             # math-library threads per kernel; 0: cores / concurrent kernels
     sandbox: str | None = None   # "auto", "required" or "off"; None: the course config's, else "auto"
+    warm_kernels: bool = True    # fork sandboxed kernels from a zygote (warm_kernels); False: start each cold
 
     def describe(self) -> str:
         return (f"{self.cell_timeout_s} s per cell, {self.notebook_timeout_s} s per notebook, "
                 f"{self.memory_mb} MB per kernel")
-
-
-def _kill_processes(processes: list[psutil.Process]) -> None:
-    alive = []
-    for process in processes:
-        try:
-            if process.status() == psutil.STATUS_ZOMBIE:
-                continue   # already dead (a sandbox's bwrap, say); waiting for its parent to reap it takes seconds
-            process.kill()
-            alive.append(process)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
-    psutil.wait_procs(alive, timeout=5)
-
-
-def _session_members(session_id: int) -> list[psutil.Process]:
-    """Processes in the session ``session_id`` (the kernel starts one; its children stay in it)."""
-    members = []
-    for process in psutil.process_iter():
-        try:
-            if process.pid != session_id and os.getsid(process.pid) == session_id:
-                members.append(process)
-        except (OSError, psutil.Error):
-            continue
-    return members
 
 
 class LimitedExecute(CourseExecute):
@@ -131,6 +110,9 @@ class LimitedExecute(CourseExecute):
     bwrap = Unicode("bwrap", help="The bubblewrap executable").tag(config=True)
     evidence_file = Unicode("", help="Where the kernel records evidence for the trusted re-check "
                                      "(empty: no recording)").tag(config=True)
+    warm_kernels = Bool(False, help="Fork sandboxed kernels from a process that has already imported "
+                                    "what the notebook imports (course_lib.grading.execution."
+                                    "warm_kernels)").tag(config=True)
     processes = Integer(256, help="Processes (and threads) per kernel (0: no limit)").tag(config=True)
     file_mb = Integer(256, help="Largest file a kernel may write, in MB (0: no limit)").tag(config=True)
     open_files = Integer(1024, help="Open files per kernel process (0: no limit)").tag(config=True)
@@ -146,13 +128,21 @@ class LimitedExecute(CourseExecute):
     poll_interval = 0.25
     sandboxed = False           # whether the last kernel started ran in the sandbox
     sandbox_problem = None      # why not, when it did not
+    forked = False              # whether the last kernel was forked from a zygote (warm_kernels)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("kernel_manager_class", warm_kernels.WarmKernelManager)   # (nbgrader sets its own)
+        super().__init__(*args, **kwargs)
 
     def create_kernel_manager(self):
         manager = super().create_kernel_manager()   # IpcKernelMixin: self.kernel_folder
         spec = manager.kernel_spec
+        self._warm, self.forked = None, False
         if spec is not None and LAUNCHER not in spec.argv:
             bubblewrap, problem = sandboxing.resolve(self.sandbox, self.bwrap)
             self.sandboxed, self.sandbox_problem = bubblewrap is not None, problem
+            if bubblewrap is not None and self.warm_kernels and warm_kernels.standard_kernel(spec.argv):
+                self._offer_warm_kernel(manager, bubblewrap, spec)
             launcher = [sys.executable, "-I", "-m", LAUNCHER,
                         "--memory-mb", str(self.memory_mb), "--limit", self.memory_limit]
             for name, value in (("fsize", self.file_mb * 2**20), ("nofile", self.open_files)):
@@ -180,6 +170,62 @@ class LimitedExecute(CourseExecute):
                     spec.env[RECORD_ENV] = str(evidence)
         self._limit_messages(manager)
         return manager
+
+    def _offer_warm_kernel(self, manager, bubblewrap, spec) -> None:
+        """Give ``manager`` a way to fork its kernel from this thread's zygote (else it starts cold).
+
+        The kernel's folder (connection file, sockets, evidence) moves into the folder the
+        zygote's sandbox shares with the grader; the cold sandbox command built after this
+        binds that same folder, for the fallback.
+        """
+        modules = warm_kernels.preloads(self.nb)
+        if not modules:
+            return
+        python = spec.argv[0]
+        env = sandboxing.environment({**self._thread_env(), **(spec.env or {})}, str(Path(python).parent))
+        env.setdefault("MALLOC_ARENA_MAX", "2")   # as the limited_kernel launcher sets it
+        try:
+            zygote = warm_kernels.zygote(bubblewrap, python, env, modules, self.tmpfs_mb)
+        except warm_kernels.ZygoteFailed as error:
+            self.log.warning("starting a cold kernel: %s", error)
+            return
+        folder = zygote.kernel_folder()
+        manager.ip, manager.connection_file = str(folder / "kernel"), str(folder / "kernel.json")
+        self.kernel_folder = folder
+        evidence = folder / "evidence.jsonl"
+        rlimits = {"fsize": self.file_mb * 2**20, "nofile": self.open_files}
+        if self.memory_mb:
+            rlimits[self.memory_limit] = self.memory_mb * 2**20
+        if self.processes and bubblewrap.user_namespace:
+            rlimits["nproc"] = self.processes
+        rlimits = {name: value for name, value in rlimits.items() if value}
+        env = {RECORD_ENV: str(evidence)} if self.evidence_file else {}
+
+        def fork():
+            try:
+                return zygote.fork(folder, manager.connection_file, self._work_files(), env, rlimits)
+            except BaseException:
+                warm_kernels.discard(zygote, keep_files=True)   # the cold kernel uses `folder`
+                raise
+
+        manager.fork = fork
+        self._warm = (manager, zygote, folder, evidence)
+
+    def _warm_kernel_done(self) -> None:
+        """After a forked kernel: its evidence to where the re-check reads it; the sandbox cleared."""
+        manager, zygote, folder, evidence = self._warm
+        self._warm, self.forked = None, manager.forked
+        if not manager.forked:
+            if zygote.closed:   # given up when the fork failed; the cold kernel is done with its folder
+                zygote.remove_files()
+            return
+        try:
+            if self.evidence_file and evidence.is_file() and not evidence.is_symlink():
+                shutil.copyfile(evidence, self.evidence_file)
+            zygote.finished(folder)
+        except (OSError, psutil.Error, warm_kernels.ZygoteFailed) as error:
+            self.log.warning("giving up the kernel zygote: %s", error)
+            warm_kernels.discard(zygote)
 
     def _thread_env(self) -> dict[str, str]:
         """Kernels graded side by side each start one math thread per core; the threads then
@@ -251,8 +297,8 @@ class LimitedExecute(CourseExecute):
                 self._killed_reason = reason
         processes = list(self._seen.values())
         if self._kernel_pid:
-            processes += _session_members(self._kernel_pid)
-        _kill_processes(processes)
+            processes += session_members(self._kernel_pid)
+        kill_processes(processes)
 
     def _watch(self, kernel_pid: int) -> None:
         # Resident memory also counts shared libraries, which the rlimit does not: leave room.
@@ -316,8 +362,10 @@ class LimitedExecute(CourseExecute):
             # whatever the student's code left running (background processes) goes too
             leftovers = list(self._seen.values())
             if self._kernel_pid:
-                leftovers += _session_members(self._kernel_pid)
-            _kill_processes([p for p in leftovers if p.is_running()])
+                leftovers += session_members(self._kernel_pid)
+            kill_processes([p for p in leftovers if p.is_running()])
+            if getattr(self, "_warm", None) is not None:
+                self._warm_kernel_done()
 
     def preprocess_cell(self, cell, resources, index):
         if self._killed_reason is not None:
@@ -442,6 +490,7 @@ def apply_limits(config: Config, limits: Limits) -> None:
     config.LimitedExecute.memory_limit = limits.memory_limit
     config.LimitedExecute.notebook_timeout = limits.notebook_timeout_s
     config.LimitedExecute.threads = limits.threads or _threads_per_kernel()
+    config.LimitedExecute.warm_kernels = limits.warm_kernels
     if limits.sandbox:
         config.LimitedExecute.sandbox = limits.sandbox
     elif "sandbox" not in config.LimitedExecute:

@@ -229,7 +229,7 @@ def environment(kernel_env: dict[str, str], python_bin: str, evidence: str | Non
 
 def command(bwrap: Bubblewrap, kernel_argv: list[str], *, files: list[Path], channel: Path,
             evidence_dir: Path | None, env: dict[str, str], tmpfs_mb: int = TMPFS_MB,
-            kernel_python: str | None = None) -> list[str]:
+            kernel_python: str | None = None, as_pid_1: bool = False) -> list[str]:
     """The ``bwrap`` command line that runs ``kernel_argv`` in the sandbox.
 
     ``kernel_python`` is the kernel's own Python when ``kernel_argv`` starts with a launcher
@@ -237,10 +237,13 @@ def command(bwrap: Bubblewrap, kernel_argv: list[str], *, files: list[Path], cha
 
     ``files`` are bound read-only into :data:`WORKDIR` under their own names; ``channel``
     (connection file and sockets) is bound writable at its own path; ``evidence_dir``
-    writable at :data:`EVIDENCE_DIR`; ``env`` is the complete environment.
+    writable at :data:`EVIDENCE_DIR`; ``env`` is the complete environment. ``as_pid_1``: the
+    command itself is process 1 of the sandbox (no bubblewrap reaper), which processes inside
+    cannot kill or stop; it must then collect its orphaned children itself.
     """
     size = str(max(16, tmpfs_mb) * 2**20)
-    args = [bwrap.path, "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net",
+    args = [bwrap.path, "--die-with-parent", "--new-session", "--unshare-pid", *(["--as-pid-1"] if as_pid_1 else []),
+            "--unshare-net",
             "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
     if bwrap.user_namespace:
         args += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY), "--disable-userns"]
