@@ -255,7 +255,8 @@ class LimitedExecute(CourseExecute):
         return files
 
     def _limit_messages(self, manager) -> None:
-        """Make ZeroMQ discard any kernel message over ``message_limit_mb`` on this kernel's client."""
+        """Make ZeroMQ discard any kernel message over ``message_limit_mb`` on this kernel's client
+        (and reconnect sooner)."""
         import zmq
 
         make_client = manager.client
@@ -265,6 +266,9 @@ class LimitedExecute(CourseExecute):
             kc = make_client(**kwargs)
             if limit:
                 kc.context.setsockopt(zmq.MAXMSGSIZE, limit)   # default for the sockets it opens next
+            # a socket that connects before the new kernel has bound its end retries after this
+            # many ms (ZeroMQ's default, 100, is idle time at every kernel start)
+            kc.context.setsockopt(zmq.RECONNECT_IVL, 10)
             return kc
 
         manager.client = client

@@ -43,8 +43,10 @@ from pathlib import Path
 
 import psutil
 from jupyter_client.manager import AsyncKernelManager
+from traitlets import Type
 
 from . import sandbox as sandboxing
+from .jupyter_workarounds import ReadyKernelClient
 from .processes import kill_processes
 
 ZYGOTE_MODULE = "course_lib.grading.execution.kernel_zygote"
@@ -309,6 +311,7 @@ class WarmKernelManager(AsyncKernelManager):
     kernel command already in place, the cold sandbox's, is launched as usual.
     """
 
+    client_factory = Type(ReadyKernelClient, klass=ReadyKernelClient)
     fork = None        # set by the executor, per kernel
     forked = False     # whether the running kernel came from a zygote
 
