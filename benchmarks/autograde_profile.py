@@ -23,8 +23,10 @@ gradebook and ``autograded/``). "kernel start" is the time from the executor's s
 first cell (kernel launch, sandbox, ``kernel_info``); "imports" are the cells holding only
 import lines; "CPU" is the user+system time of the grading process and its kernel.
 
-``--variants`` adds ``--jobs 2`` runs with the thread sharing switched off or cut back to
-the variables it shared before this benchmark existed, so that each change is measured alone.
+``--jobs 2`` keeps each grader to its share of the cores, as ``dlcourse`` workers do
+(:func:`~course_lib.grading.pools.core_shares`). ``--variants`` adds ``--jobs 2`` runs without
+that pinning, and with the thread sharing switched off or cut back to the variables it shared
+before this benchmark existed, so that each change is measured alone.
 The machine may be shared: the grader order alternates between rounds; the best of
 ``--rounds`` is reported per grader, with the load average at the start of each round.
 """
@@ -56,7 +58,7 @@ from course_lib.grading.execution import limited_execute  # noqa: E402
 from course_lib.grading.execution.limited_execute import Limits  # noqa: E402
 from course_lib.grading.gradebook import GradingLog, snapshot_gradebook  # noqa: E402
 from course_lib.grading.intake.validate import read_folder  # noqa: E402
-from course_lib.grading.pools import default_jobs  # noqa: E402
+from course_lib.grading.pools import core_shares, default_jobs  # noqa: E402
 from course_lib.grading.build import build  # noqa: E402
 from course_lib.grading.worker import CommonPayload, SubmissionPayload  # noqa: E402
 
@@ -166,7 +168,9 @@ def _graded(job) -> dict:
     With warm kernels, this worker first grades the submission once unmeasured (its zygote
     starts then, once per worker, as in a class); "warm-up" is that first grading's wall time.
     """
-    kind, args, variables, warm = job
+    kind, args, variables, warm, share = job
+    if share:   # as a dlcourse worker keeps to its share of the cores (pools.core_shares)
+        os.sched_setaffinity(0, share)
     if variables is not None:
         limited_execute.THREAD_VARIABLES = variables
     warm_up = 0.0
@@ -178,10 +182,12 @@ def _graded(job) -> dict:
             _ours(*args)
             warm_up = time.perf_counter() - start
     EVENTS.clear()
+    own = resource.getrusage(resource.RUSAGE_SELF)
     start, cpu = time.perf_counter(), CpuMeter()
     result = _stock(*args) if kind == "stock" else _ours(*args)
+    after = resource.getrusage(resource.RUSAGE_SELF)
     return {"result": result, "events": list(EVENTS), "wall": time.perf_counter() - start, "cpu": cpu.seconds(),
-            "warm-up": warm_up}
+            "grader cpu": after.ru_utime + after.ru_stime - own.ru_utime - own.ru_stime, "warm-up": warm_up}
 
 
 def run_in_pool(jobs: list, processes: int) -> list[dict]:
@@ -231,7 +237,7 @@ def main() -> int:
     grade_worker.sandboxing.resolve("auto")
     probe_seconds = time.perf_counter() - start
     graders = ["stock", "jobs1-cold", "jobs1", "jobs2-cold", "jobs2"] + (
-        ["jobs2-none", "jobs2-before"] if args.variants else [])
+        ["jobs2-unpinned", "jobs2-none", "jobs2-before"] if args.variants else [])
     best: dict[str, dict] = {}
     walls: dict[str, list[float]] = {name: [] for name in graders}
     loads = []
@@ -271,13 +277,15 @@ def main() -> int:
             for name in order:
                 warm = not name.endswith("-cold")
                 if name == "stock":
-                    runs = run_in_pool([("stock", (str(base), args.unit, "alice"), None, False)], 1)
+                    runs = run_in_pool([("stock", (str(base), args.unit, "alice"), None, False, None)], 1)
                 elif name.startswith("jobs1"):
-                    runs = run_in_pool([("ours", (common(1), submission("alice")), None, warm)], 1)
+                    runs = run_in_pool([("ours", (common(1), submission("alice")), None, warm, None)], 1)
                 else:
                     variables = VARIANTS.get(name.partition("-")[2])
-                    runs = run_in_pool([("ours", (common(2), submission(s)), variables, warm)
-                                        for s in ("alice", "bob")], 2)
+                    shares = core_shares(2) if name != "jobs2-unpinned" else []
+                    runs = run_in_pool([("ours", (common(2), submission(s)), variables, warm,
+                                         shares[i] if shares else None)
+                                        for i, s in enumerate(("alice", "bob"))], 2)
                 print(f"round {round_ + 1}: {name} {max(r['wall'] for r in runs):.1f} s", file=sys.stderr, flush=True)
                 if name != "stock":
                     recorder = GradingLog(base, args.unit, config, notebooks)
@@ -297,6 +305,7 @@ def main() -> int:
 
     labels = {"stock": "stock nbgrader", "jobs1": "dlcourse --jobs 1", "jobs2": "dlcourse --jobs 2",
               "jobs1-cold": "--jobs 1 --cold-kernels", "jobs2-cold": "--jobs 2 --cold-kernels",
+              "jobs2-unpinned": "--jobs 2, workers not pinned",
               "jobs2-none": "--jobs 2, no thread sharing", "jobs2-before": "--jobs 2, BLAS + TF intra-op only"}
     splits = {name: split(best[name]) for name in graders}
     print(f"\nProfile of autograding the {args.unit} solution ({', '.join(notebooks)}), {cores} CPU cores "
@@ -310,6 +319,7 @@ def main() -> int:
         f"{best[n].get('record', 0.0):.2f}" if n != "stock" else "(in notebook's)" for n in graders) + " |")
     print("| **wall, one notebook** | " + " | ".join(f"**{best[n]['wall']:.2f}**" for n in graders) + " |")
     print("| CPU (grader + kernel) | " + " | ".join(f"{best[n]['cpu']:.2f}" for n in graders) + " |")
+    print("| of which the grading process's own | " + " | ".join(f"{best[n]['grader cpu']:.2f}" for n in graders) + " |")
     print("| first notebook of a worker (zygote start) | " + " | ".join(
         f"{best[n]['warm-up']:.2f}" if best[n]["warm-up"] else "-" for n in graders) + " |")
     print(f"\n(--jobs 2: the faster of the two notebooks graded side by side; 'kernel start' includes "

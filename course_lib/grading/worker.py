@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import re
 import shutil
 import signal
@@ -361,10 +362,16 @@ def recheck(notebook, tests: list[tuple[str, str]], evidence: Path, instructor: 
     return notes, changed
 
 
-def warm_up(sandbox_findings: dict | None = None) -> None:
-    """Called once in each local worker process: imports are done, logging is quiet, and the
-    parent's sandbox probe (``sandbox.findings()``, the same machine) is taken over."""
+def warm_up(sandbox_findings: dict | None = None, core_shares=None) -> None:
+    """Called once in each local worker process: imports are done, logging is quiet, the
+    parent's sandbox probe (``sandbox.findings()``, the same machine) is taken over, and the
+    worker keeps to the next of ``core_shares`` (a queue of core sets, :func:`.pools.core_shares`)."""
     _quiet_worker()
     if sandbox_findings:
         sandboxing.adopt(sandbox_findings)
+    if core_shares is not None:
+        try:
+            os.sched_setaffinity(0, core_shares.get_nowait())
+        except (queue.Empty, OSError, AttributeError):
+            pass   # no share left (a pool restarted by hand), or no affinity on this system
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl+C is the parent's business

@@ -1,26 +1,30 @@
-"""The grader gives each kernel its share of the math threads (BLAS, OpenMP, TensorFlow).
+"""The grader gives each kernel its share of the math threads (BLAS, OpenMP, TensorFlow) and of the cores.
 
 Kernels graded side by side would each start one math thread per core and fight over the
 cores; ``dlcourse autograde --jobs N`` sets every variable of ``THREAD_VARIABLES`` to
 ``cores // N`` in the kernel's environment (through the sandbox), and an instructor's own
-setting wins over the grader's.
+setting wins over the grader's. Each local worker, and so each kernel it starts, keeps to its
+own share of the cores (``pools.core_shares``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import nbformat
 import pytest
 
 from tests.conftest import BIN, make_course, submit, tool_env, with_answer
-from course_lib.grading.pools import default_jobs
+from course_lib.grading import pools
+from course_lib.grading.pools import core_shares, default_jobs
 from course_lib.grading.execution.limited_execute import THREAD_VARIABLES, LimitedExecute
 
 UNIT = "01_linear_regression"
 NB = "linear_regression.ipynb"
-PROBE = "import json, os\nprint('THREADS=' + json.dumps({k: os.environ.get(k) for k in %r}))\n" % (THREAD_VARIABLES,)
+PROBE = ("import json, os\nprint('THREADS=' + json.dumps({k: os.environ.get(k) for k in %r}))\n"
+         "print('CORES=' + json.dumps(sorted(os.sched_getaffinity(0))))\n" % (THREAD_VARIABLES,))
 
 
 def test_tensorflow_pools_are_shared_too():
@@ -37,12 +41,20 @@ def test_thread_env_shares_and_the_instructors_setting_wins(monkeypatch):
     assert LimitedExecute(threads=1)._thread_env()["TF_NUM_INTEROP_THREADS"] == "5"
 
 
-def _probe_output(notebook) -> dict:
+def test_cores_are_shared_out_in_nearly_equal_parts(monkeypatch):
+    monkeypatch.setattr(pools.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 5})
+    assert core_shares(2) == [{0, 1, 2}, {3, 5}]
+    assert core_shares(5) == [{0}, {1}, {2}, {3}, {5}]
+    assert core_shares(1) == [{0, 1, 2, 3, 5}]
+    assert core_shares(6) == []   # more jobs than cores: nobody is pinned
+
+
+def _probe_output(notebook, key: str = "THREADS="):
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
             text = output.get("text", "")
-            if "THREADS=" in text:
-                return json.loads(text.split("THREADS=", 1)[1].splitlines()[0])
+            if key in text:
+                return json.loads(text.split(key, 1)[1].splitlines()[0])
     raise AssertionError("the probe's output is missing from the autograded notebook")
 
 
@@ -65,3 +77,5 @@ def test_each_kernel_graded_side_by_side_gets_its_share(tmp_path):
     for student in ("ann", "ben"):
         graded = nbformat.read(course / "autograded" / student / UNIT / NB, 4)
         assert _probe_output(graded) == expected, student
+        shares, cores = [sorted(share) for share in core_shares(2)], _probe_output(graded, "CORES=")
+        assert cores in shares if shares else cores == sorted(os.sched_getaffinity(0)), (student, cores)
