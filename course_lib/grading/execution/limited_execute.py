@@ -141,20 +141,18 @@ class LimitedExecute(CourseExecute):
         if spec is not None and LAUNCHER not in spec.argv:
             bubblewrap, problem = sandboxing.resolve(self.sandbox, self.bwrap)
             self.sandboxed, self.sandbox_problem = bubblewrap is not None, problem
+            kernel_env = {**self._thread_env(), **(spec.env or {})}
+            rlimits = self._rlimits(bubblewrap)
             if bubblewrap is not None and self.warm_kernels and warm_kernels.standard_kernel(spec.argv):
-                self._offer_warm_kernel(manager, bubblewrap, spec)
+                self._offer_warm_kernel(manager, bubblewrap, spec.argv[0], kernel_env, rlimits)
             launcher = [sys.executable, "-I", "-m", LAUNCHER,
                         "--memory-mb", str(self.memory_mb), "--limit", self.memory_limit]
-            for name, value in (("fsize", self.file_mb * 2**20), ("nofile", self.open_files)):
-                if value:
-                    launcher += ["--rlimit", f"{name}={value}"]
-            kernel_env = {**self._thread_env(), **(spec.env or {})}
+            for name, value in rlimits.items():
+                launcher += ["--rlimit", f"{name}={value}"]
             evidence = Path(self.evidence_file) if self.evidence_file else None
             if evidence is not None:
                 evidence.parent.mkdir(parents=True, exist_ok=True)
             if bubblewrap is not None:
-                if self.processes and bubblewrap.user_namespace:
-                    launcher += ["--rlimit", f"nproc={self.processes}"]
                 inside = f"{sandboxing.EVIDENCE_DIR}/{evidence.name}" if evidence else None
                 env = sandboxing.environment(kernel_env, str(Path(sys.executable).parent), inside)
                 spec.argv = sandboxing.command(
@@ -171,7 +169,16 @@ class LimitedExecute(CourseExecute):
         self._limit_messages(manager)
         return manager
 
-    def _offer_warm_kernel(self, manager, bubblewrap, spec) -> None:
+    def _rlimits(self, bubblewrap) -> dict[str, int]:
+        """The kernel's rlimits besides memory (the launcher's ``--rlimit`` options). Processes
+        only in the sandbox's own user namespace (see :mod:`.limited_kernel`)."""
+        found = {"fsize": self.file_mb * 2**20, "nofile": self.open_files}
+        if bubblewrap is not None and bubblewrap.user_namespace:
+            found["nproc"] = self.processes
+        return {name: value for name, value in found.items() if value}
+
+    def _offer_warm_kernel(self, manager, bubblewrap, python: str, kernel_env: dict[str, str],
+                           rlimits: dict[str, int]) -> None:
         """Give ``manager`` a way to fork its kernel from this thread's zygote (else it starts cold).
 
         The kernel's folder (connection file, sockets, evidence) moves into the folder the
@@ -181,8 +188,7 @@ class LimitedExecute(CourseExecute):
         modules = warm_kernels.preloads(self.nb)
         if not modules:
             return
-        python = spec.argv[0]
-        env = sandboxing.environment({**self._thread_env(), **(spec.env or {})}, str(Path(python).parent))
+        env = sandboxing.environment(kernel_env, str(Path(sys.executable).parent))
         env.setdefault("MALLOC_ARENA_MAX", "2")   # as the limited_kernel launcher sets it
         try:
             zygote = warm_kernels.zygote(bubblewrap, python, env, modules, self.tmpfs_mb)
@@ -193,12 +199,8 @@ class LimitedExecute(CourseExecute):
         manager.ip, manager.connection_file = str(folder / "kernel"), str(folder / "kernel.json")
         self.kernel_folder = folder
         evidence = folder / "evidence.jsonl"
-        rlimits = {"fsize": self.file_mb * 2**20, "nofile": self.open_files}
         if self.memory_mb:
-            rlimits[self.memory_limit] = self.memory_mb * 2**20
-        if self.processes and bubblewrap.user_namespace:
-            rlimits["nproc"] = self.processes
-        rlimits = {name: value for name, value in rlimits.items() if value}
+            rlimits = {**rlimits, self.memory_limit: self.memory_mb * 2**20}
         env = {RECORD_ENV: str(evidence)} if self.evidence_file else {}
 
         def fork():
