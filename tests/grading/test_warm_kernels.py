@@ -69,6 +69,13 @@ KILL_ZYGOTE = ("import os, signal, numpy\n"
                "print('alive')")
 
 
+@pytest.fixture(autouse=True)
+def no_zygote_left():
+    """The zygotes these tests start live in this process: end them (other tests look for strays)."""
+    yield
+    warm_kernels.close_all()
+
+
 def _run(sources, folder, **settings):
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
     notebook.metadata.kernelspec = {"name": "dlcourse-cpu", "display_name": "course", "language": "python"}
