@@ -146,9 +146,9 @@ def core_shares(jobs: int) -> list[set[int]]:
 
     A worker and the kernels it starts keep to their share. Two TensorFlow kernels free to run
     on any core get in each other's way (each uses a little more than one core: tf.data's and
-    TensorFlow's own threads); pinned, each grades 7-8 % sooner, with less CPU
-    (``benchmarks/autograde_profile.py``), and NumPy's and TensorFlow's thread pools size
-    themselves to the share.
+    TensorFlow's own threads); pinned, a unit-03 notebook graded side by side took 2-8 % less
+    time and a little less CPU in our runs (``benchmarks/autograde_profile.py --variants``),
+    and NumPy's and TensorFlow's thread pools size themselves to the share.
     """
     try:
         cores = sorted(os.sched_getaffinity(0))

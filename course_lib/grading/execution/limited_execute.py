@@ -8,7 +8,6 @@ limits it hit (one line each for the grading report).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -179,55 +178,20 @@ class LimitedExecute(CourseExecute):
 
     def _offer_warm_kernel(self, manager, bubblewrap, python: str, kernel_env: dict[str, str],
                            rlimits: dict[str, int]) -> None:
-        """Give ``manager`` a way to fork its kernel from this thread's zygote (else it starts cold).
-
-        The kernel's folder (connection file, sockets, evidence) moves into the folder the
-        zygote's sandbox shares with the grader; the cold sandbox command built after this
-        binds that same folder, for the fallback.
-        """
+        """Let ``manager`` fork its kernel from this thread's zygote (:mod:`.warm_kernels`), with
+        the environment and limits a cold kernel would get; else it starts cold."""
         modules = warm_kernels.preloads(self.nb)
         if not modules:
             return
         env = sandboxing.environment(kernel_env, str(Path(sys.executable).parent))
         env.setdefault("MALLOC_ARENA_MAX", "2")   # as the limited_kernel launcher sets it
-        try:
-            zygote = warm_kernels.zygote(bubblewrap, python, env, modules, self.tmpfs_mb)
-        except warm_kernels.ZygoteFailed as error:
-            self.log.warning("starting a cold kernel: %s", error)
-            return
-        folder = zygote.kernel_folder()
-        manager.ip, manager.connection_file = str(folder / "kernel"), str(folder / "kernel.json")
-        self.kernel_folder = folder
-        evidence = folder / "evidence.jsonl"
         if self.memory_mb:
             rlimits = {**rlimits, self.memory_limit: self.memory_mb * 2**20}
-        env = {RECORD_ENV: str(evidence)} if self.evidence_file else {}
-
-        def fork():
-            try:
-                return zygote.fork(folder, manager.connection_file, self._work_files(), env, rlimits)
-            except BaseException:
-                warm_kernels.discard(zygote, keep_files=True)   # the cold kernel uses `folder`
-                raise
-
-        manager.fork = fork
-        self._warm = (manager, zygote, folder, evidence)
-
-    def _warm_kernel_done(self) -> None:
-        """After a forked kernel: its evidence to where the re-check reads it; the sandbox cleared."""
-        manager, zygote, folder, evidence = self._warm
-        self._warm, self.forked = None, manager.forked
-        if not manager.forked:
-            if zygote.closed:   # given up when the fork failed; the cold kernel is done with its folder
-                zygote.remove_files()
-            return
-        try:
-            if self.evidence_file and evidence.is_file() and not evidence.is_symlink():
-                shutil.copyfile(evidence, self.evidence_file)
-            zygote.finished(folder)
-        except (OSError, psutil.Error, warm_kernels.ZygoteFailed) as error:
-            self.log.warning("giving up the kernel zygote: %s", error)
-            warm_kernels.discard(zygote)
+        self._warm = warm_kernels.WarmLaunch.offer(
+            manager, bubblewrap, python, env, modules, self.tmpfs_mb, rlimits,
+            files=self._work_files, record_evidence=bool(self.evidence_file), log=self.log)
+        if self._warm is not None:
+            self.kernel_folder = self._warm.folder   # the cold fallback's sandbox binds it too
 
     def _thread_env(self) -> dict[str, str]:
         """Kernels graded side by side each start one math thread per core; the threads then
@@ -371,7 +335,8 @@ class LimitedExecute(CourseExecute):
                 leftovers += session_members(self._kernel_pid)
             kill_processes([p for p in leftovers if p.is_running()])
             if getattr(self, "_warm", None) is not None:
-                self._warm_kernel_done()
+                self.forked = self._warm.done(self.evidence_file, self.log)
+                self._warm = None
 
     def preprocess_cell(self, cell, resources, index):
         if self._killed_reason is not None:

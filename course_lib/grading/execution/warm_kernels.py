@@ -45,6 +45,7 @@ import psutil
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Type
 
+from ...checks.evidence import RECORD_ENV
 from . import sandbox as sandboxing
 from .jupyter_workarounds import ReadyKernelClient
 from .processes import kill_processes
@@ -300,6 +301,60 @@ def close_all() -> None:
     while _ZYGOTES:
         _, found = _ZYGOTES.popitem()
         found.close()
+
+
+# --------------------------------------------------------------------------- one kernel
+
+class WarmLaunch:
+    """One kernel's use of a zygote: its folder in the shared folder, the fork, the clean-up."""
+
+    def __init__(self, manager, zygote_: Zygote, folder: Path):
+        self.manager, self.zygote, self.folder = manager, zygote_, folder
+        self.evidence = folder / "evidence.jsonl"
+
+    @classmethod
+    def offer(cls, manager, bubblewrap, python: str, env: dict[str, str], modules: tuple[str, ...],
+              tmpfs_mb: int, rlimits: dict[str, int], *, files, record_evidence: bool, log) -> WarmLaunch | None:
+        """Give ``manager`` (a :class:`WarmKernelManager`) a ``fork`` from this thread's zygote for
+        ``python`` with the sandbox environment ``env``; None (a cold kernel) if no zygote starts.
+
+        The connection file and sockets move into a fresh folder the zygote's sandbox shares;
+        ``files()`` lists what the working folder gets, ``rlimits`` what the kernel sets.
+        """
+        try:
+            found = zygote(bubblewrap, python, env, modules, tmpfs_mb)
+        except ZygoteFailed as error:
+            log.warning("starting a cold kernel: %s", error)
+            return None
+        launch = cls(manager, found, found.kernel_folder())
+        manager.ip, manager.connection_file = str(launch.folder / "kernel"), str(launch.folder / "kernel.json")
+        extra = {RECORD_ENV: str(launch.evidence)} if record_evidence else {}
+
+        def fork() -> ForkedKernel:
+            try:
+                return found.fork(launch.folder, manager.connection_file, files(), extra, rlimits)
+            except BaseException:
+                discard(found, keep_files=True)   # the cold kernel started instead uses the folder
+                raise
+
+        manager.fork = fork
+        return launch
+
+    def done(self, evidence_file: str, log) -> bool:
+        """After the kernel: its evidence to ``evidence_file`` (where the re-check reads it), the
+        sandbox cleared for the next. Whether the kernel was forked."""
+        if not self.manager.forked:
+            if self.zygote.closed:   # given up when the fork failed; the cold kernel is done with the folder
+                self.zygote.remove_files()
+            return False
+        try:
+            if evidence_file and self.evidence.is_file() and not self.evidence.is_symlink():
+                shutil.copyfile(self.evidence, evidence_file)
+            self.zygote.finished(self.folder)
+        except (OSError, psutil.Error, ZygoteFailed) as error:
+            log.warning("giving up the kernel zygote: %s", error)
+            discard(self.zygote)
+        return True
 
 
 # --------------------------------------------------------------------------- the kernel manager
