@@ -46,6 +46,7 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets import Type
 
 from ...checks.evidence import RECORD_ENV
+from ..exercise_cells import without_magics
 from . import sandbox as sandboxing
 from .jupyter_workarounds import ReadyKernelClient
 from .processes import kill_processes
@@ -70,9 +71,8 @@ def preloads(notebook) -> tuple[str, ...]:
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
-        source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
         try:
-            tree = ast.parse(source)
+            tree = ast.parse(without_magics(cell.source))
         except SyntaxError:
             continue
         for node in ast.walk(tree):
