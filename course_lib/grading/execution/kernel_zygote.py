@@ -38,7 +38,7 @@ import resource
 import signal
 import sys
 
-from .limited_kernel import LIMITS, RLIMITS, _lower
+from .limited_kernel import LIMITS, RLIMITS, lower_limit
 from .sandbox import WORKDIR
 
 WRITABLE = (WORKDIR, "/tmp", "/dev/shm")
@@ -119,8 +119,8 @@ def become_kernel(request: dict) -> None:
     os.close(null)
     os.environ.update(request.get("env", {}))
     for name, value in request.get("rlimits", {}).items():
-        _lower({**LIMITS, **RLIMITS}[name], int(value), name)
-    _lower(resource.RLIMIT_CORE, 0, "core dump")
+        lower_limit({**LIMITS, **RLIMITS}[name], int(value), name)
+    lower_limit(resource.RLIMIT_CORE, 0, "core dump")
     os.chdir(WORKDIR)
     reseed()
     sys.argv = ["ipykernel_launcher", "-f", request["connection_file"]]

@@ -97,7 +97,7 @@ def take_rlimits(argv: list[str]) -> tuple[dict[str, int], list[str]]:
     return rlimits, rest + argv[split:]
 
 
-def _lower(which: int, value: int, what: str) -> None:
+def lower_limit(which: int, value: int, what: str) -> None:
     """Set soft = hard = ``value``, never above the hard limit already in place."""
     _, hard = resource.getrlimit(which)
     cap = value if hard == resource.RLIM_INFINITY else min(value, hard)
@@ -113,10 +113,10 @@ def main(argv: list[str] | None = None) -> None:
     if parent_pid:
         _die_with_parent(parent_pid)
     if memory_mb > 0:
-        _lower(LIMITS[limit], memory_mb * 1024 * 1024, "memory")
+        lower_limit(LIMITS[limit], memory_mb * 1024 * 1024, "memory")
     for name, value in rlimits.items():
-        _lower(RLIMITS[name], value, name)
-    _lower(resource.RLIMIT_CORE, 0, "core dump")
+        lower_limit(RLIMITS[name], value, name)
+    lower_limit(resource.RLIMIT_CORE, 0, "core dump")
     # glibc reserves 64 MB of address space per thread arena; two arenas are plenty for a kernel
     os.environ.setdefault("MALLOC_ARENA_MAX", "2")
     os.execvp(kernel_argv[0], kernel_argv)
