@@ -106,7 +106,7 @@ class ForkedKernel:
     jupyter-client provisioner (it is not this process's child, so it is watched by pid)."""
 
     stdin = stdout = stderr = None
-    returncode = None
+    returncode = None   # once ended, 0: the real exit status is the zygote's to collect, not ours
 
     def __init__(self, pid: int):
         self.pid = pid
@@ -143,7 +143,7 @@ class Zygote:
     """One sandbox whose zygote process forks kernels for ``python`` with ``env`` and ``modules``."""
 
     def __init__(self, bubblewrap, python: str, env: dict[str, str], modules: tuple[str, ...], tmpfs_mb: int):
-        self.key = (bubblewrap, python, tuple(sorted(env.items())), modules, tmpfs_mb)
+        self.key = _key(bubblewrap, python, env, modules, tmpfs_mb)
         self.shared = Path(tempfile.mkdtemp(prefix="dlcourse-warm-"))
         self._count, self.closed = 0, False
         argv = sandboxing.command(bubblewrap, [python, "-m", ZYGOTE_MODULE, *modules], files=[],
@@ -274,12 +274,16 @@ class Zygote:
 _ZYGOTES: dict[int, Zygote] = {}
 
 
+def _key(bubblewrap, python: str, env: dict[str, str], modules: tuple[str, ...], tmpfs_mb: int) -> tuple:
+    """What a zygote's kernels depend on: another value needs another zygote."""
+    return bubblewrap, python, tuple(sorted(env.items())), modules, tmpfs_mb
+
+
 def zygote(bubblewrap, python: str, env: dict[str, str], modules: tuple[str, ...], tmpfs_mb: int) -> Zygote:
     """This thread's zygote for these settings: the one it has, or a new one in its place."""
     thread = threading.get_ident()
-    key = (bubblewrap, python, tuple(sorted(env.items())), modules, tmpfs_mb)
     current = _ZYGOTES.get(thread)
-    if current is not None and current.key == key and current.alive():
+    if current is not None and current.key == _key(bubblewrap, python, env, modules, tmpfs_mb) and current.alive():
         return current
     if current is not None:
         del _ZYGOTES[thread]
