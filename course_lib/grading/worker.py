@@ -44,22 +44,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-# jsonschema imports rfc3987_syntax (1.2 s: it compiles a grammar) for its "iri" format
-# checker, which nbformat never uses. Grading processes skip it, so workers start faster.
-if "jsonschema" not in sys.modules:
-    sys.modules.setdefault("rfc3987_syntax", None)
+import nbformat
+import psutil
+from nbgrader.apps import NbGraderAPI
+from nbgrader.coursedir import CourseDirectory
+from traitlets.config import Config
 
-import nbformat  # noqa: E402
-import psutil  # noqa: E402
-from nbgrader.apps import NbGraderAPI  # noqa: E402
-from nbgrader.coursedir import CourseDirectory  # noqa: E402
-from traitlets.config import Config  # noqa: E402
-
-from . import config as course  # noqa: E402
-from .execution import sandbox as sandboxing  # noqa: E402
-from .execution.limited_execute import Limits, apply_limits, limit_notes, sandbox_setting  # noqa: E402
-from .intake import structure  # noqa: E402
-from .intake.validate import is_code, read_folder, validate_submission  # noqa: E402
+from . import config as course
+from .execution import sandbox as sandboxing
+from .execution.limited_execute import Limits, apply_limits, limit_notes, sandbox_setting
+from .intake import structure
+from .intake.validate import is_code, read_folder, validate_submission
 
 STATUS_ORDER = ("ok", "limit", "invalid", "failed")   # worst last
 SCRATCH_PREFIX = "dlcourse-grade-"
