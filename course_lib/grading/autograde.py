@@ -319,13 +319,15 @@ def _sandbox_warnings(config, limits) -> list[str]:
     """The loud warning when kernels will run unsandboxed here; CourseError when the sandbox is
     required and cannot start, or when a course kernel cannot import what grading needs at all."""
     from .execution.limited_execute import sandbox_setting
-    from .execution.sandbox import SandboxUnavailable, course_kernels, kernel_python, resolve, warning
+    from .execution.sandbox import SandboxUnavailable, course_kernels, for_each_kernel, kernel_python, resolve, warning
 
-    for name, python, env in course_kernels():
+    def check(name: str, python: str, env: dict[str, str]) -> None:
         try:
             kernel_python(python, env)
         except SandboxUnavailable as error:
             raise CourseError(f"kernel {name} cannot run graded notebooks: {error}") from None
+
+    for_each_kernel(check, course_kernels())
     mode, bwrap = sandbox_setting(config)
     try:
         _, problem = resolve(limits.sandbox or mode, bwrap)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -372,3 +373,35 @@ def test_adopted_findings_answer_the_probe_without_running_bubblewrap(monkeypatc
     assert sandbox.probe("bwrap") == found
     with pytest.raises(AssertionError, match="probed again"):
         sandbox.probe("another-bwrap")
+
+
+def test_the_probe_checks_the_kernels_side_by_side_and_reports_the_first_failure_in_order(monkeypatch):
+    """Each kernel's check starts a Python (tenths of a second): all at once, errors as before."""
+    import threading
+
+    kernels = [("first", "/opt/a/python", {}), ("second", "/opt/b/python", {}), ("third", "/opt/c/python", {})]
+    all_running = threading.Barrier(len(kernels), timeout=30)   # broken unless the checks overlap
+
+    def check(bwrap, name, python, env):
+        all_running.wait()
+        if name != "first":
+            raise sandbox.SandboxUnavailable(f"kernel {name} cannot import numpy")
+
+    monkeypatch.setattr(sandbox, "_PROBED", {})
+    monkeypatch.setattr(sandbox, "_probe", lambda path: sandbox.Bubblewrap(path, user_namespace=True))
+    monkeypatch.setattr(sandbox, "course_kernels", lambda: kernels)
+    monkeypatch.setattr(sandbox, "_probe_imports", check)
+    with pytest.raises(sandbox.SandboxUnavailable, match="kernel second cannot import numpy"):
+        sandbox.probe("bwrap")
+
+
+def test_grading_processes_skip_the_iri_grammars_and_still_validate_notebooks():
+    """jsonschema compiles rfc3987_syntax's grammars on import (most of a second); nbformat never uses them."""
+    code = ("import sys, course_lib.grading.worker, nbformat\n"
+            "nbformat.validate(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('1')]))\n"
+            "bad = nbformat.v4.new_notebook(); bad.cells.append({'cell_type': 'code'})\n"
+            "try:\n    nbformat.validate(bad)\nexcept nbformat.ValidationError:\n    print('invalid found')\n"
+            "print('rfc3987_syntax' in sys.modules and sys.modules['rfc3987_syntax'] is None)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["invalid", "found", "True"]

@@ -288,8 +288,7 @@ def probe(path: str = "bwrap") -> Bubblewrap:
     if key not in _PROBED:
         try:
             bwrap = _probe(path)
-            for name, argv0, env in kernels:
-                _probe_imports(bwrap, name, argv0, env)
+            for_each_kernel(lambda name, argv0, env: _probe_imports(bwrap, name, argv0, env), kernels)
             _PROBED[key] = bwrap
         except SandboxUnavailable as error:
             _PROBED[key] = str(error)
@@ -316,6 +315,17 @@ def adopt(found: dict[str, dict]) -> None:
     """
     _PROBED.update(found.get("probed", {}))
     _KERNEL_PYTHONS.update(found.get("kernel_pythons", {}))
+
+
+def for_each_kernel(check, kernels: list[tuple[str, str, dict[str, str]]]) -> None:
+    """Run ``check(name, python, env)`` for every kernel side by side (each starts a Python:
+    a few tenths of a second apiece); re-raises the first kernel's error, in ``kernels``' order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, len(kernels))) as pool:
+        futures = [pool.submit(check, *kernel) for kernel in kernels]
+    for future in futures:
+        future.result()
 
 
 def course_kernels() -> list[tuple[str, str, dict[str, str]]]:
