@@ -187,6 +187,7 @@ def autograde(root: Path, assignment: str, *, jobs: int | None = None, students:
             summary.warnings += _sandbox_warnings(run.config, common.limits)
         workers = DaskWorkers(scheduler, common) if scheduler else LocalWorkers(jobs)
         summary.workers = workers.description
+        summary.warnings += workers.warnings
         reporter.start(len(todo), summary)
 
         def record(result) -> None:

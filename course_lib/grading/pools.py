@@ -43,6 +43,7 @@ class LocalWorkers:
         self.pool = self._start()
         self.window = 2 * jobs
         self.description = f"{jobs} local worker{'s' if jobs != 1 else ''}"
+        self.warnings: list[str] = []
 
     def submit(self, common, student: str, folder: Path):
         from .worker import SubmissionPayload, grade_submission
@@ -85,9 +86,15 @@ class DaskWorkers:
             self.client = Client(address, timeout="10s")
         except OSError as error:
             raise CourseError(f"cannot reach the Dask scheduler at {address}: {error}") from error
-        threads = sum(self.client.nthreads().values()) or 1
-        self.window = 2 * threads
-        self.description = f"Dask cluster at {address} ({threads} worker thread{'s' if threads != 1 else ''})"
+        nthreads = self.client.nthreads()   # {worker address: threads}
+        processes = len(nthreads) or 1
+        self.window = 2 * processes
+        self.description = f"Dask cluster at {address} ({processes} worker{'s' if processes != 1 else ''})"
+        crowded = sum(1 for threads in nthreads.values() if threads > 1)
+        self.warnings = [f"{crowded} of the Dask workers run several threads, but a worker process grades one "
+                         f"submission at a time (nbgrader changes its process's working folder and environment); "
+                         f"start one single-threaded worker per core instead (dask worker --nworkers N --nthreads 1)"
+                         ] if crowded else []
         self.common = self.client.scatter(common, broadcast=True)
 
     def submit(self, common, student: str, folder: Path):

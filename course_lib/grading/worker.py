@@ -37,6 +37,7 @@ import signal
 import socket
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import warnings
@@ -58,6 +59,11 @@ from .intake.validate import is_code, read_folder, validate_submission
 
 STATUS_ORDER = ("ok", "limit", "invalid", "failed")   # worst last
 SCRATCH_PREFIX = "dlcourse-grade-"
+# nbgrader grades with process-wide state: it changes the working folder to the course root
+# (converters.base) and sets NBGRADER_EXECUTION in os.environ (converters.autograde). Two
+# threads grading in one process (a Dask worker with --nthreads 2) break each other's runs,
+# so a process grades one submission at a time; its other threads wait.
+ONE_AT_A_TIME = threading.Lock()
 
 
 @dataclass
@@ -158,6 +164,11 @@ def worker_name() -> str:
 
 def grade_submission(common: CommonPayload, submission: SubmissionPayload) -> GradeResult:
     """Grade one submission in a scratch course; never raises for a bad submission."""
+    with ONE_AT_A_TIME:
+        return _grade_submission(common, submission)
+
+
+def _grade_submission(common: CommonPayload, submission: SubmissionPayload) -> GradeResult:
     start = time.monotonic()
     result = GradeResult(student=submission.student, assignment=common.assignment, worker=worker_name())
     scratch = None

@@ -293,17 +293,21 @@ def test_a_worker_that_dies_is_replaced_and_its_submission_retried(graded):
 
 @pytest.mark.slow
 def test_dask_cluster_gives_the_same_grades(graded, tmp_path):
+    """Also with two threads in one worker: nbgrader's process-wide working folder and
+    environment let a process grade one submission at a time (they broke each other's runs)."""
     from distributed import LocalCluster
 
     course = tmp_path / "course"
     shutil.copytree(graded["course"], course)
     students = ["sol", "wrong2", "dup", "misnamed"]
     # threads of this process, on loopback; tcp so that the dlcourse process can connect
-    with LocalCluster(processes=False, n_workers=1, threads_per_worker=1, host="127.0.0.1",
+    with LocalCluster(processes=False, n_workers=1, threads_per_worker=2, host="127.0.0.1",
                       protocol="tcp", dashboard_address=None) as cluster:
         result = run_tool("dlcourse", "autograde", UNIT, "--scheduler", cluster.scheduler_address, "--force",
                           *[arg for s in students for arg in ("--student", s)], cwd=course)
     assert "Dask cluster at tcp://127.0.0.1" in result.stdout
+    assert "grades one submission at a time" in result.stdout + result.stderr
+    assert "grader error" not in result.stdout + result.stderr
     regraded = [row for row in read_log(course)[len(read_log(graded["course"])):]]
     assert sorted(row["student"] for row in regraded) == sorted(students)
     for student in students:
