@@ -24,4 +24,3 @@ import sys
 # skip it; JupyterLab runs in its own interpreter and keeps it.
 if "jsonschema" not in sys.modules:
     sys.modules.setdefault("rfc3987_syntax", None)
-
