@@ -1,18 +1,19 @@
 """Grade a generated class on a Dask cluster and extrapolate to 1,000 students x 7 units on 16 cores.
 
-Run on demand: ``.venv/bin/python benchmarks/class_at_scale.py [--workers 2] [--students 8]
+Run on demand: ``.venv/bin/python benchmarks/class_at_scale.py [--workers 2] [--cores N] [--students 8]
 [--tf-students 4] [--units 01_linear_regression 03_frameworks]``.
 
 A ``LocalCluster`` of ``--workers`` worker processes of one thread (one core) each stands in
-for a real cluster; ``dlcourse autograde UNIT --scheduler ADDRESS`` sends it each unit's class.
+for a real cluster (``--cores`` fewer than workers shares those cores among them, to measure
+oversubscribed workers); ``dlcourse autograde UNIT --scheduler ADDRESS`` sends it each unit's class.
 Each worker's environment sets the math-thread variables to 1 (one core per worker: see the
 README), which ``dlcourse`` passes on to the kernels. The class mixes honest submissions
 (the solution), wrong ones (one or two realistic mistakes) and broken ones (the blank
 release, a file that is not JSON, an answer with a syntax error), in that rotation.
 
-Reported per unit: wall time, submissions per core-minute (cores = workers), the seconds a
-worker spends on each submission (``grading-log.csv``'s ``seconds``: the grading thread is
-busy with it, its core taken), the rest of the wall time once per run (the parent's start-up
+Reported per unit: wall time, submissions per core-minute, the core seconds each submission
+takes (``grading-log.csv``'s ``seconds``: the time a worker is busy with it, times cores per
+worker), the rest of the wall time once per run (the parent's start-up
 and sandbox probe, each worker's probe, dispatch, and the tail, when one worker finishes the
 last submission while the others wait), and CPU seconds per submission (the workers and their
 kernels, sampled from the process table; the ``dlcourse`` parent is left out), which the load
@@ -84,13 +85,23 @@ def make_class(course: Path, unit: str, students: int) -> dict[str, str]:
     return kinds
 
 
+def keep_to(cores: set[int]) -> None:
+    """Keep every thread of this (worker) process, and what it starts, to ``cores``."""
+    for thread in os.listdir("/proc/self/task"):
+        os.sched_setaffinity(int(thread), cores)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="one-core Dask workers")
+    parser.add_argument("--cores", type=int, default=None,
+                        help="cores the workers share (default: one per worker); fewer cores than workers "
+                             "measures oversubscribed workers")
     parser.add_argument("--units", nargs="+", default=list(UNITS), choices=list(UNITS))
     parser.add_argument("--students", type=int, default=8, help="class size of the NumPy unit")
     parser.add_argument("--tf-students", type=int, default=4, help="class size of the TensorFlow unit")
     args = parser.parse_args()
+    cores = args.cores or args.workers
     from distributed import Client, LocalCluster
 
     os.environ["PATH"] = env()["PATH"]
@@ -101,6 +112,9 @@ def main() -> int:
                          protocol="tcp", dashboard_address=None, env=one_core) as cluster, \
             Client(cluster) as client:
         pids = list(client.run(os.getpid).values())
+        shared = sorted(os.sched_getaffinity(0))[:cores]
+        if len(shared) < len(os.sched_getaffinity(0)):
+            client.run(keep_to, set(shared))   # the workers share only `cores` cores
         for unit in args.units:
             course = Path(scratch) / unit
             course.mkdir()
@@ -121,20 +135,20 @@ def main() -> int:
                 by_kind.setdefault(kind, []).append(found.get(student, {}).get("total", 0.0))
             busy = sum(float(row["seconds"]) for row in read_log(course))
             rows.append({"unit": unit, "library": UNITS[unit][2], "students": students, "wall": wall, "cpu": cpu,
-                         "busy": busy, "once": wall - busy / args.workers, "by_kind": by_kind, "graded": len(found)})
+                         "busy": busy * cores / args.workers, "once": wall - busy / args.workers, "by_kind": by_kind, "graded": len(found)})
             print(f"{unit}: {students} submissions in {wall:.1f} s", file=sys.stderr, flush=True)
 
     print(f"\nGrading generated classes with `dlcourse autograde --scheduler` on a Dask LocalCluster of "
-          f"{args.workers} one-core workers, {os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}); "
+          f"{args.workers} single-thread workers on {cores} of the {os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}); "
           f"load average {', '.join(f'{x:.1f}' for x in loads)} at the start of each unit.\n")
-    print("| unit | library | submissions (scores by kind) | wall (s) | per core-minute | worker s per submission "
+    print("| unit | library | submissions (scores by kind) | wall (s) | per core-minute | core s per submission "
           "| once per run (s) | CPU s per submission |")
     print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
     rate, busy, once, cpu_rate = {}, {}, {}, {}
     for row in rows:
         mix = "; ".join(f"{len(v)} {k}: {', '.join(f'{s:g}' for s in v)}" for k, v in row["by_kind"].items())
         library = row["library"]
-        rate[library] = row["students"] / (row["wall"] / 60 * args.workers)
+        rate[library] = row["students"] / (row["wall"] / 60 * cores)
         busy[library], once[library] = row["busy"] / row["students"], row["once"]
         cpu_rate[library] = row["cpu"] / row["students"]
         print(f"| {row['unit']} | {library} | {row['students']} ({mix}) | {row['wall']:.1f} | "
@@ -146,12 +160,12 @@ def main() -> int:
         by_cpu = CLASS * (UNITS_NUMPY * cpu_rate["NumPy"] + UNITS_TF * cpu_rate["TensorFlow"]) / CORES / 60
         print(f"\n**Extrapolation, not a measurement**: {CLASS:,} students x {UNITS_NUMPY + UNITS_TF} units "
               f"({UNITS_NUMPY} NumPy at unit 01's rate, {UNITS_TF} TensorFlow at unit 03's) on {CORES} cores "
-              f"(one-core workers, as here):\n")
+              f"({args.workers / cores:g} single-thread workers per core, as here):\n")
         print("| from | minutes | target |")
         print("| --- | ---: | ---: |")
         print(f"| wall-clock rate here (submissions per core-minute; this small class pays the once-per-run "
               f"costs over few submissions) | {by_wall:.0f} | < {TARGET_MINUTES} |")
-        print(f"| worker seconds per submission, plus each unit's once-per-run costs as measured here | "
+        print(f"| core seconds per submission (workers' seconds), plus each unit's once-per-run costs as measured here | "
               f"{by_busy:.0f} | < {TARGET_MINUTES} |")
         print(f"| CPU seconds per submission (cores fully used, no other load) | {by_cpu:.0f} | < {TARGET_MINUTES} |")
     return 0
