@@ -93,7 +93,8 @@ def keep_to(cores: set[int]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="one-core Dask workers")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="single-thread Dask workers (one core each unless --cores is fewer)")
     parser.add_argument("--cores", type=int, default=None,
                         help="cores the workers share (default: one per worker); fewer cores than workers "
                              "measures oversubscribed workers")
@@ -135,11 +136,13 @@ def main() -> int:
                 by_kind.setdefault(kind, []).append(found.get(student, {}).get("total", 0.0))
             busy = sum(float(row["seconds"]) for row in read_log(course))
             rows.append({"unit": unit, "library": UNITS[unit][2], "students": students, "wall": wall, "cpu": cpu,
-                         "busy": busy * cores / args.workers, "once": wall - busy / args.workers, "by_kind": by_kind, "graded": len(found)})
+                         "busy": busy * cores / args.workers,   # core seconds: workers may share cores
+                         "once": wall - busy / args.workers, "by_kind": by_kind, "graded": len(found)})
             print(f"{unit}: {students} submissions in {wall:.1f} s", file=sys.stderr, flush=True)
 
     print(f"\nGrading generated classes with `dlcourse autograde --scheduler` on a Dask LocalCluster of "
-          f"{args.workers} single-thread workers on {cores} of the {os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}); "
+          f"{args.workers} single-thread workers on {cores} of the {os.cpu_count()} CPU cores "
+          f"({platform.processor() or platform.machine()}); "
           f"load average {', '.join(f'{x:.1f}' for x in loads)} at the start of each unit.\n")
     print("| unit | library | submissions (scores by kind) | wall (s) | per core-minute | core s per submission "
           "| once per run (s) | CPU s per submission |")
@@ -165,8 +168,8 @@ def main() -> int:
         print("| --- | ---: | ---: |")
         print(f"| wall-clock rate here (submissions per core-minute; this small class pays the once-per-run "
               f"costs over few submissions) | {by_wall:.0f} | < {TARGET_MINUTES} |")
-        print(f"| core seconds per submission (workers' seconds), plus each unit's once-per-run costs as measured here | "
-              f"{by_busy:.0f} | < {TARGET_MINUTES} |")
+        print(f"| core seconds per submission (workers' seconds), plus each unit's once-per-run costs as "
+              f"measured here | {by_busy:.0f} | < {TARGET_MINUTES} |")
         print(f"| CPU seconds per submission (cores fully used, no other load) | {by_cpu:.0f} | < {TARGET_MINUTES} |")
     return 0
 

@@ -320,7 +320,8 @@ def _sandbox_warnings(config, limits) -> list[str]:
     """The loud warning when kernels will run unsandboxed here; CourseError when the sandbox is
     required and cannot start, or when a course kernel cannot import what grading needs at all."""
     from .execution.limited_execute import sandbox_setting
-    from .execution.sandbox import SandboxUnavailable, course_kernels, for_each_kernel, kernel_python, resolve, warning
+    from .execution.sandbox import (SandboxUnavailable, course_kernels, for_each_kernel, kernel_python, resolve,
+                                    warning)
 
     def check(name: str, python: str, env: dict[str, str]) -> None:
         try:
