@@ -25,8 +25,10 @@ import lines; "CPU" is the user+system time of the grading process and its kerne
 
 ``--jobs 2`` keeps each grader to its share of the cores, as ``dlcourse`` workers do
 (:func:`~course_lib.grading.pools.core_shares`). ``--variants`` adds ``--jobs 2`` runs without
-that pinning, and with the thread sharing switched off or cut back to the variables it shared
-before this benchmark existed, so that each change is measured alone.
+that pinning, with the thread sharing switched off or cut back to the variables it shared
+before this benchmark existed, and with the kernels under the normal scheduling policy instead
+of batch (:func:`course_lib.grading.execution.limited_kernel.schedule`), so that each change is
+measured alone.
 The machine may be shared: the grader order alternates between rounds; the best of
 ``--rounds`` is reported per grader, with the load average at the start of each round.
 """
@@ -237,7 +239,7 @@ def main() -> int:
     grade_worker.sandboxing.resolve("auto")
     probe_seconds = time.perf_counter() - start
     graders = ["stock", "jobs1-cold", "jobs1", "jobs2-cold", "jobs2"] + (
-        ["jobs2-unpinned", "jobs2-none", "jobs2-before"] if args.variants else [])
+        ["jobs2-unpinned", "jobs2-none", "jobs2-before", "jobs2-normal"] if args.variants else [])
     best: dict[str, dict] = {}
     walls: dict[str, list[float]] = {name: [] for name in graders}
     loads = []
@@ -262,11 +264,12 @@ def main() -> int:
                                     and c.name not in {s.name for s in nb.solution_cells}] for nb in nbs}
         source_files = {rel: data for rel, data in read_folder(source, []).items() if not rel.endswith(".ipynb")}
 
-        def common(jobs: int) -> CommonPayload:
+        def common(jobs: int, scheduling: str = Limits.scheduling) -> CommonPayload:
             return CommonPayload(assignment=args.unit, notebooks=notebooks,
                                  snapshot_db=snapshot_gradebook(base / "gradebook.db"),
                                  config_text=CONFIG, source_files=source_files,
-                                 limits=Limits(threads=max(1, cores // jobs)), ignore=[".*"], test_cells=test_cells)
+                                 limits=Limits(threads=max(1, cores // jobs), scheduling=scheduling),
+                                 ignore=[".*"], test_cells=test_cells)
 
         def submission(student: str) -> SubmissionPayload:
             return SubmissionPayload(student, folder=str(base / "submitted" / student / args.unit))
@@ -283,7 +286,8 @@ def main() -> int:
                 else:
                     variables = VARIANTS.get(name.partition("-")[2])
                     shares = core_shares(2) if name != "jobs2-unpinned" else []
-                    runs = run_in_pool([("ours", (common(2), submission(s)), variables, warm,
+                    scheduling = "normal" if name == "jobs2-normal" else Limits.scheduling
+                    runs = run_in_pool([("ours", (common(2, scheduling), submission(s)), variables, warm,
                                          shares[i] if shares else None)
                                         for i, s in enumerate(("alice", "bob"))], 2)
                 print(f"round {round_ + 1}: {name} {max(r['wall'] for r in runs):.1f} s", file=sys.stderr, flush=True)
@@ -306,7 +310,8 @@ def main() -> int:
     labels = {"stock": "stock nbgrader", "jobs1": "dlcourse --jobs 1", "jobs2": "dlcourse --jobs 2",
               "jobs1-cold": "--jobs 1 --cold-kernels", "jobs2-cold": "--jobs 2 --cold-kernels",
               "jobs2-unpinned": "--jobs 2, workers not pinned",
-              "jobs2-none": "--jobs 2, no thread sharing", "jobs2-before": "--jobs 2, BLAS + TF intra-op only"}
+              "jobs2-none": "--jobs 2, no thread sharing", "jobs2-before": "--jobs 2, BLAS + TF intra-op only",
+              "jobs2-normal": "--jobs 2, normal scheduling"}
     splits = {name: split(best[name]) for name in graders}
     print(f"\nProfile of autograding the {args.unit} solution ({', '.join(notebooks)}), {cores} CPU cores "
           f"({platform.processor() or platform.machine()}), best of {args.rounds} alternating rounds; "

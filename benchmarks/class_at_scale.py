@@ -98,6 +98,9 @@ def main() -> int:
     parser.add_argument("--cores", type=int, default=None,
                         help="cores the workers share (default: one per worker); fewer cores than workers "
                              "measures oversubscribed workers")
+    parser.add_argument("--pin", action="store_true",
+                        help="keep each worker (and its kernels) to a core of its own, as `taskset -c N dask worker` "
+                             "would; with --cores fewer than workers, the workers take the cores in turn")
     parser.add_argument("--units", nargs="+", default=list(UNITS), choices=list(UNITS))
     parser.add_argument("--students", type=int, default=8, help="class size of the NumPy unit")
     parser.add_argument("--tf-students", type=int, default=4, help="class size of the TensorFlow unit")
@@ -114,7 +117,10 @@ def main() -> int:
             Client(cluster) as client:
         pids = list(client.run(os.getpid).values())
         shared = sorted(os.sched_getaffinity(0))[:cores]
-        if len(shared) < len(os.sched_getaffinity(0)):
+        if args.pin:
+            for index, worker in enumerate(sorted(client.scheduler_info()["workers"])):
+                client.run(keep_to, {shared[index % len(shared)]}, workers=[worker])
+        elif len(shared) < len(os.sched_getaffinity(0)):
             client.run(keep_to, set(shared))   # the workers share only `cores` cores
         for unit in args.units:
             course = Path(scratch) / unit

@@ -1,16 +1,22 @@
-"""Why a TensorFlow notebook graded beside another leaves its core idle: tf.data's autotuning.
+"""Why a TensorFlow notebook graded beside another left its core idle, and how batch scheduling fixes it.
 
 Run on demand: ``.venv/bin/python benchmarks/tf_data_idle.py [--iterators 50]``.
 
 Each ``for batch in dataset`` (and each Keras ``fit`` epoch) makes a tf.data iterator; with
-autotuning on (the default) the iterator starts a model thread. When no core is free for that
-thread (the process kept to one core, as graded kernels are with ``--jobs`` = cores), each
-iterator here waited about 20 ms with nothing running: wall time far above CPU time. The only
-switch is the dataset's own ``tf.data.Options().autotune.enabled``, in the student's code,
-which the grader does not touch. Prints wall and CPU milliseconds per iterator, one core and
-all cores, and all cores while a busy loop runs on each (as when every core grades a
-notebook; there the process also waits its turn for a core), autotuning on and off, each in a
-fresh process.
+autotuning on (the default) the iterator starts a model thread, and deleting the iterator
+cancels that thread. TensorFlow's cancellation wakes the thread before it marks the iterator
+cancelled; on a busy core (the process kept to one core, as graded kernels are with ``--jobs``
+= cores, or every core busy) the woken thread takes the core at once, sees no cancellation and
+sleeps out its period while the notebook waits: about 20 ms per iterator with nothing running.
+The dataset's own ``tf.data.Options().autotune.enabled`` avoids it, but that is the student's
+code. Linux's ``SCHED_BATCH`` policy, which the grader gives every kernel
+(:func:`course_lib.grading.execution.limited_kernel.schedule`), keeps the woken thread from
+preempting, so it runs after the cancellation is marked and stops at once.
+
+Prints wall and CPU milliseconds per iterator, one core and all cores, and all cores while a
+busy loop runs on each (as when every core grades a notebook; there the process also waits
+its turn for a core), autotuning on and off, normal and batch scheduling (the loops too), each
+in a fresh process.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ import json
 import os
 import subprocess
 import sys
+
+from course_lib.grading.execution.limited_kernel import schedule
 
 CHILD = r"""
 import json, os, sys, time
@@ -42,12 +50,16 @@ print(json.dumps([(time.perf_counter() - wall) / count, (time.process_time() - c
 """
 
 
-def measure(count: int, autotune: str, cores: set[int] | None, busy: int = 0) -> tuple[float, float]:
+def measure(count: int, autotune: str, cores: set[int] | None, busy: int = 0,
+            scheduling: str = "normal") -> tuple[float, float]:
     def pin():
         if cores is not None:
             os.sched_setaffinity(0, cores)
+        schedule(scheduling)
 
-    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)]
+    # the loops stand for the other kernels being graded, under the same policy
+    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=lambda: schedule(scheduling))
+             for _ in range(busy)]
     try:
         run = subprocess.run([sys.executable, "-c", CHILD, str(count), autotune], capture_output=True, text=True,
                              preexec_fn=pin, check=True)
@@ -64,13 +76,15 @@ def main() -> int:
     args = parser.parse_args()
     cores = sorted(os.sched_getaffinity(0))
     print(f"tf.data iterators of 2 batches each, {args.iterators} per run, on a machine with {len(cores)} cores.\n")
-    print("| process kept to | autotuning | wall ms per iterator | CPU ms per iterator | not running |")
-    print("| --- | --- | ---: | ---: | ---: |")
+    print("| process kept to | autotuning | scheduling | wall ms per iterator | CPU ms per iterator | not running |")
+    print("| --- | --- | --- | ---: | ---: | ---: |")
     for label, share, busy in (("one core", {cores[0]}, 0), (f"all {len(cores)} cores", None, 0),
                                (f"all {len(cores)} cores, each busy with a loop", None, len(cores))):
         for autotune in ("on", "off"):
-            wall, cpu = measure(args.iterators, autotune, share, busy)
-            print(f"| {label} | {autotune} | {1000 * wall:.1f} | {1000 * cpu:.1f} | {max(0.0, 1 - cpu / wall):.0%} |")
+            for scheduling in ("normal", "batch"):
+                wall, cpu = measure(args.iterators, autotune, share, busy, scheduling)
+                print(f"| {label} | {autotune} | {scheduling} | {1000 * wall:.1f} | {1000 * cpu:.1f} "
+                      f"| {max(0.0, 1 - cpu / wall):.0%} |")
     return 0
 
 

@@ -368,14 +368,30 @@ def test_duplicates_keep_the_last_copy_and_get_unique_ids():
 
 
 def test_launcher_sets_the_limit_then_execs():
-    assert limited_kernel.parse(["--memory-mb", "64", "--", "python", "-V"]) == (64, "data", None, ["python", "-V"])
-    with pytest.raises(SystemExit):
-        limited_kernel.parse(["--memory-mb", "64"])
+    assert limited_kernel.parse(["--memory-mb", "64", "--", "python", "-V"]) == (64, "data", None, "normal",
+                                                                                ["python", "-V"])
+    assert limited_kernel.parse(["--scheduling", "batch", "--", "python"])[3] == "batch"
+    for wrong in (["--memory-mb", "64"], ["--scheduling", "fifo", "--", "python"]):
+        with pytest.raises(SystemExit):
+            limited_kernel.parse(wrong)
     code = "import resource; print(resource.getrlimit(resource.RLIMIT_AS)[0] // 2**20)"
     out = subprocess.run([sys.executable, "-I", "-m", "course_lib.grading.execution.limited_kernel", "--memory-mb", "700",
                           "--limit", "as", "--", sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env=tool_env())
     assert out.stdout.strip() == "700"
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="SCHED_BATCH is Linux's")
+def test_launcher_batch_scheduling_reaches_the_kernel_and_its_threads():
+    code = ("import os, threading; seen = [os.sched_getscheduler(0)]; "
+            "t = threading.Thread(target=lambda: seen.append(os.sched_getscheduler(0))); t.start(); t.join(); "
+            "print([policy == os.SCHED_BATCH for policy in seen])")
+    inherited = str([os.sched_getscheduler(0) == os.SCHED_BATCH] * 2)   # "normal" leaves the policy alone
+    for scheduling, expected in (("batch", "[True, True]"), ("normal", inherited)):
+        out = subprocess.run([sys.executable, "-I", "-m", "course_lib.grading.execution.limited_kernel",
+                              "--scheduling", scheduling, "--", sys.executable, "-c", code],
+                             capture_output=True, text=True, check=True, env=tool_env())
+        assert out.stdout.strip() == expected, (scheduling, out.stderr)
 
 
 def _run_cells(sources, tmp_path, **limits):

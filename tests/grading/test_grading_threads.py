@@ -4,7 +4,8 @@ Kernels graded side by side would each start one math thread per core and fight 
 cores; ``dlcourse autograde --jobs N`` sets every variable of ``THREAD_VARIABLES`` to
 ``cores // N`` in the kernel's environment (through the sandbox), and an instructor's own
 setting wins over the grader's. Each local worker, and so each kernel it starts, keeps to its
-own share of the cores (``pools.core_shares``).
+own share of the cores (``pools.core_shares``), and runs under Linux's batch scheduling
+(``limited_kernel.schedule``), threads it starts included.
 """
 
 from __future__ import annotations
@@ -23,8 +24,12 @@ from course_lib.grading.execution.limited_execute import THREAD_VARIABLES, Limit
 
 UNIT = "01_linear_regression"
 NB = "linear_regression.ipynb"
-PROBE = ("import json, os\nprint('THREADS=' + json.dumps({k: os.environ.get(k) for k in %r}))\n"
-         "print('CORES=' + json.dumps(sorted(os.sched_getaffinity(0))))\n" % (THREAD_VARIABLES,))
+PROBE = ("import json, os, threading\nprint('THREADS=' + json.dumps({k: os.environ.get(k) for k in %r}))\n"
+         "print('CORES=' + json.dumps(sorted(os.sched_getaffinity(0))))\n"
+         "policies = [os.sched_getscheduler(0)]\n"
+         "started = threading.Thread(target=lambda: policies.append(os.sched_getscheduler(0)))\n"
+         "started.start(); started.join()\n"
+         "print('SCHEDULING=' + json.dumps([policy == os.SCHED_BATCH for policy in policies]))\n" % (THREAD_VARIABLES,))
 
 
 def test_tensorflow_pools_are_shared_too():
@@ -79,3 +84,4 @@ def test_each_kernel_graded_side_by_side_gets_its_share(tmp_path):
         assert _probe_output(graded) == expected, student
         shares, cores = [sorted(share) for share in core_shares(2)], _probe_output(graded, "CORES=")
         assert cores in shares if shares else cores == sorted(os.sched_getaffinity(0)), (student, cores)
+        assert _probe_output(graded, "SCHEDULING=") == [True, True], student   # the kernel and its thread

@@ -38,7 +38,7 @@ import resource
 import signal
 import sys
 
-from .limited_kernel import LIMITS, RLIMITS, lower_limit
+from .limited_kernel import LIMITS, RLIMITS, lower_limit, schedule
 from .sandbox import WORKDIR
 
 WRITABLE = (WORKDIR, "/tmp", "/dev/shm")
@@ -121,6 +121,7 @@ def become_kernel(request: dict) -> None:
     for name, value in request.get("rlimits", {}).items():
         lower_limit({**LIMITS, **RLIMITS}[name], int(value), name)
     lower_limit(resource.RLIMIT_CORE, 0, "core dump")
+    schedule(request.get("scheduling", "normal"))
     os.chdir(WORKDIR)
     reseed()
     sys.argv = ["ipykernel_launcher", "-f", request["connection_file"]]

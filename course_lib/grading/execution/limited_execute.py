@@ -27,6 +27,7 @@ from .. import config as course
 from . import sandbox as sandboxing
 from . import warm_kernels
 from .jupyter_workarounds import poll_in_slices, reconnect_when_dropped
+from .limited_kernel import SCHEDULING
 from .outputs import MISSING, OUTPUT_MESSAGES, OutputLimiter, note_text
 from .preprocessors import CourseExecute
 from .processes import kill_processes, session_members
@@ -61,6 +62,7 @@ class Limits:
     threads: int = 0             # math-library threads per kernel; 0: cores / concurrent kernels
     sandbox: str | None = None   # "auto", "required" or "off"; None: the course config's, else "auto"
     warm_kernels: bool = True    # fork sandboxed kernels from a zygote (warm_kernels); False: start each cold
+    scheduling: str = "batch"    # the kernels' CPU scheduling: "batch" (SCHED_BATCH, see limited_kernel) or "normal"
 
     def describe(self) -> str:
         return (f"{self.cell_timeout_s} s per cell, {self.notebook_timeout_s} s per notebook, "
@@ -94,6 +96,9 @@ class LimitedExecute(CourseExecute):
       kernel that dies: the kernel's whole process tree is killed, the cell that was running
       gets a ``KernelKilled`` error saying why and every later code cell a ``NotRun`` error,
       so grade cells that did not run score zero and the ones that finished keep their points.
+    * Scheduling (``scheduling``): ``"batch"`` (what ``dlcourse autograde`` uses) runs the
+      kernel under Linux's ``SCHED_BATCH`` policy, so TensorFlow's input pipelines do not
+      leave the core idle (:func:`course_lib.grading.execution.limited_kernel.schedule`).
     * Evidence (``evidence_file``): when set (by the grading worker), the kernel records what
       the student's functions returned there, for the trusted re-check
       (:mod:`course_lib.grading.recheck`).
@@ -112,6 +117,10 @@ class LimitedExecute(CourseExecute):
     warm_kernels = Bool(False, help="Fork sandboxed kernels from a process that has already imported "
                                     "what the notebook imports (course_lib.grading.execution."
                                     "warm_kernels)").tag(config=True)
+    scheduling = Enum(list(SCHEDULING), "normal", help="How Linux schedules the kernel's threads: normal, or "
+                                                      "batch (SCHED_BATCH: no preempting on wake-up; see "
+                                                      "course_lib.grading.execution.limited_kernel.schedule)"
+                      ).tag(config=True)
     processes = Integer(256, help="Processes (and threads) per kernel (0: no limit)").tag(config=True)
     file_mb = Integer(256, help="Largest file a kernel may write, in MB (0: no limit)").tag(config=True)
     open_files = Integer(1024, help="Open files per kernel process (0: no limit)").tag(config=True)
@@ -145,7 +154,8 @@ class LimitedExecute(CourseExecute):
             if bubblewrap is not None and self.warm_kernels and warm_kernels.standard_kernel(spec.argv):
                 self._offer_warm_kernel(manager, bubblewrap, spec.argv[0], kernel_env, rlimits)
             launcher = [sys.executable, "-I", "-m", LAUNCHER,
-                        "--memory-mb", str(self.memory_mb), "--limit", self.memory_limit]
+                        "--memory-mb", str(self.memory_mb), "--limit", self.memory_limit,
+                        "--scheduling", self.scheduling]
             for name, value in rlimits.items():
                 launcher += ["--rlimit", f"{name}={value}"]
             evidence = Path(self.evidence_file) if self.evidence_file else None
@@ -189,7 +199,8 @@ class LimitedExecute(CourseExecute):
             rlimits = {**rlimits, self.memory_limit: self.memory_mb * 2**20}
         self._warm = warm_kernels.WarmLaunch.offer(
             manager, bubblewrap, python, env, modules, self.tmpfs_mb, rlimits,
-            files=self._work_files, record_evidence=bool(self.evidence_file), log=self.log)
+            files=self._work_files, record_evidence=bool(self.evidence_file), log=self.log,
+            scheduling=self.scheduling)
         if self._warm is not None:
             self.kernel_folder = self._warm.folder   # the cold fallback's sandbox binds it too
 
@@ -462,6 +473,7 @@ def apply_limits(config: Config, limits: Limits) -> None:
     config.LimitedExecute.notebook_timeout = limits.notebook_timeout_s
     config.LimitedExecute.threads = limits.threads or _threads_per_kernel()
     config.LimitedExecute.warm_kernels = limits.warm_kernels
+    config.LimitedExecute.scheduling = limits.scheduling
     if limits.sandbox:
         config.LimitedExecute.sandbox = limits.sandbox
     elif "sandbox" not in config.LimitedExecute:

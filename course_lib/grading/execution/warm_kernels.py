@@ -196,8 +196,9 @@ class Zygote:
         return folder
 
     def fork(self, folder: Path, connection_file: str, files: list[Path], env: dict[str, str],
-             rlimits: dict[str, int]) -> ForkedKernel:
-        """Fork a kernel that reads ``connection_file``, in a working folder holding copies of ``files``."""
+             rlimits: dict[str, int], scheduling: str = "normal") -> ForkedKernel:
+        """Fork a kernel that reads ``connection_file``, in a working folder holding copies of ``files``,
+        with ``env`` added, ``rlimits`` set and the ``scheduling`` policy of :func:`.limited_kernel.schedule`."""
         work = folder / "files"
         work.mkdir()
         for path in files:
@@ -206,7 +207,8 @@ class Zygote:
             else:
                 shutil.copyfile(path, work / path.name)
         self.clear()
-        request = {"connection_file": connection_file, "files": str(work), "env": env, "rlimits": rlimits}
+        request = {"connection_file": connection_file, "files": str(work), "env": env, "rlimits": rlimits,
+                   "scheduling": scheduling}
         try:
             self.sandbox.stdin.write(json.dumps(request) + "\n")
             self.sandbox.stdin.flush()
@@ -318,12 +320,14 @@ class WarmLaunch:
 
     @classmethod
     def offer(cls, manager, bubblewrap, python: str, env: dict[str, str], modules: tuple[str, ...],
-              tmpfs_mb: int, rlimits: dict[str, int], *, files, record_evidence: bool, log) -> WarmLaunch | None:
+              tmpfs_mb: int, rlimits: dict[str, int], *, files, record_evidence: bool, log,
+              scheduling: str = "normal") -> WarmLaunch | None:
         """Give ``manager`` (a :class:`WarmKernelManager`) a ``fork`` from this thread's zygote for
         ``python`` with the sandbox environment ``env``; None (a cold kernel) if no zygote starts.
 
         The connection file and sockets move into a fresh folder the zygote's sandbox shares;
-        ``files()`` lists what the working folder gets, ``rlimits`` what the kernel sets.
+        ``files()`` lists what the working folder gets, ``rlimits`` and ``scheduling`` what the
+        kernel sets.
         """
         try:
             found = zygote(bubblewrap, python, env, modules, tmpfs_mb)
@@ -336,7 +340,7 @@ class WarmLaunch:
 
         def fork() -> ForkedKernel:
             try:
-                return found.fork(launch.folder, manager.connection_file, files(), extra, rlimits)
+                return found.fork(launch.folder, manager.connection_file, files(), extra, rlimits, scheduling)
             except BaseException:
                 discard(found, keep_files=True)   # the cold kernel started instead uses the folder
                 raise
