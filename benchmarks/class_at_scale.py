@@ -5,7 +5,9 @@ Run on demand: ``.venv/bin/python benchmarks/class_at_scale.py [--workers 2] [--
 
 A ``LocalCluster`` of ``--workers`` worker processes of one thread (one core) each stands in
 for a real cluster (``--cores`` fewer than workers shares those cores among them, to measure
-oversubscribed workers); ``dlcourse autograde UNIT --scheduler ADDRESS`` sends it each unit's class.
+oversubscribed workers); ``dlcourse autograde UNIT --scheduler ADDRESS`` sends it each unit's class,
+and keeps each worker's grading to a core of its own where there are enough
+(:func:`course_lib.grading.pools.dask_core_shares`).
 Each worker's environment sets the math-thread variables to 1 (one core per worker: see the
 README), which ``dlcourse`` passes on to the kernels. The class mixes honest submissions
 (the solution), wrong ones (one or two realistic mistakes) and broken ones (the blank
@@ -98,9 +100,6 @@ def main() -> int:
     parser.add_argument("--cores", type=int, default=None,
                         help="cores the workers share (default: one per worker); fewer cores than workers "
                              "measures oversubscribed workers")
-    parser.add_argument("--pin", action="store_true",
-                        help="keep each worker (and its kernels) to a core of its own, as `taskset -c N dask worker` "
-                             "would; with --cores fewer than workers, the workers take the cores in turn")
     parser.add_argument("--units", nargs="+", default=list(UNITS), choices=list(UNITS))
     parser.add_argument("--students", type=int, default=8, help="class size of the NumPy unit")
     parser.add_argument("--tf-students", type=int, default=4, help="class size of the TensorFlow unit")
@@ -117,10 +116,7 @@ def main() -> int:
             Client(cluster) as client:
         pids = list(client.run(os.getpid).values())
         shared = sorted(os.sched_getaffinity(0))[:cores]
-        if args.pin:
-            for index, worker in enumerate(sorted(client.scheduler_info()["workers"])):
-                client.run(keep_to, {shared[index % len(shared)]}, workers=[worker])
-        elif len(shared) < len(os.sched_getaffinity(0)):
+        if len(shared) < len(os.sched_getaffinity(0)):
             client.run(keep_to, set(shared))   # the workers share only `cores` cores
         for unit in args.units:
             course = Path(scratch) / unit

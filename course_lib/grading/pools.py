@@ -6,6 +6,7 @@ Both pools take :func:`.worker.grade_submission` calls and hand back futures; th
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from pathlib import Path
@@ -89,13 +90,15 @@ class DaskWorkers:
         nthreads = self.client.nthreads()   # {worker address: threads}
         processes = len(nthreads) or 1
         self.window = 2 * processes
-        self.description = f"Dask cluster at {address} ({processes} worker{'s' if processes != 1 else ''})"
+        shares = dask_core_shares(self.client)
+        kept = f", each kept to its share of its machine's cores" if shares else ""
+        self.description = f"Dask cluster at {address} ({processes} worker{'s' if processes != 1 else ''}{kept})"
         crowded = sum(1 for threads in nthreads.values() if threads > 1)
         self.warnings = [f"{crowded} of the Dask workers run several threads, but a worker process grades one "
                          f"submission at a time (nbgrader changes its process's working folder and environment); "
                          f"start one single-threaded worker per core instead (dask worker --nworkers N --nthreads 1)"
                          ] if crowded else []
-        self.common = self.client.scatter(common, broadcast=True)
+        self.common = self.client.scatter(dataclasses.replace(common, core_shares=shares), broadcast=True)
 
     def submit(self, common, student: str, folder: Path):
         from concurrent.futures import Future
@@ -147,9 +150,9 @@ def _kill_descendants() -> None:
     kill_processes(children)
 
 
-def core_shares(jobs: int) -> list[set[int]]:
-    """The cores of this process split into ``jobs`` shares of (nearly) equal size, one per worker;
-    none when there are more jobs than cores.
+def core_shares(jobs: int, cores: list[int] | None = None) -> list[set[int]]:
+    """The cores of this process (or ``cores``) split into ``jobs`` shares of (nearly) equal size,
+    one per worker; none when there are more jobs than cores.
 
     A worker and the kernels it starts keep to their share. Two TensorFlow kernels free to run
     on any core get in each other's way (each uses a little more than one core: tf.data's and
@@ -157,11 +160,12 @@ def core_shares(jobs: int) -> list[set[int]]:
     time and a little less CPU in our runs (``benchmarks/autograde_profile.py --variants``),
     and NumPy's and TensorFlow's thread pools size themselves to the share.
     """
-    try:
-        cores = sorted(os.sched_getaffinity(0))
-    except AttributeError:   # macOS: no affinity
-        return []
-    if jobs > len(cores):
+    if cores is None:
+        try:
+            cores = sorted(os.sched_getaffinity(0))
+        except AttributeError:   # macOS: no affinity
+            return []
+    if not cores or jobs > len(cores):
         return []
     size, extra = divmod(len(cores), jobs)
     shares, start = [], 0
@@ -170,6 +174,39 @@ def core_shares(jobs: int) -> list[set[int]]:
         shares.append(set(cores[start:end]))
         start = end
     return shares
+
+
+def dask_core_shares(client) -> dict[str, list[int]]:
+    """``{worker address: cores}``: each Dask worker's share of its machine's cores, where its kernels
+    run (:func:`.worker.grade_submission` keeps its grading thread to it, and the kernels inherit it).
+
+    As with local workers (:func:`core_shares`), a kernel kept to a core of its own graded a
+    TensorFlow unit about 10 % faster than kernels free to move (``benchmarks/class_at_scale.py
+    --pin``). A machine is left alone where its workers outnumber its cores, share one process,
+    or cannot be kept to cores (no affinity: macOS).
+    """
+    workers = client.scheduler_info().get("workers", {})
+    processes = client.run(os.getpid)
+    cores = client.run(_allowed_cores)
+    machines: dict[str, list[str]] = {}
+    for address, info in workers.items():
+        machines.setdefault(info.get("host", address), []).append(address)
+    shares = {}
+    for addresses in machines.values():
+        addresses.sort()
+        if len({processes.get(address) for address in addresses}) < len(addresses):
+            continue   # workers that are threads of one process cannot each keep to cores
+        for address, share in zip(addresses, core_shares(len(addresses), cores.get(addresses[0]))):
+            shares[address] = sorted(share)
+    return shares
+
+
+def _allowed_cores() -> list[int]:
+    """The cores this (worker) process may run on; none where the system does not say."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:   # macOS
+        return []
 
 
 def default_jobs() -> int:

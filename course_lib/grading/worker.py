@@ -28,6 +28,7 @@ and of ``autograded/``; nothing here touches the master course.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -79,6 +80,8 @@ class CommonPayload:
     test_cells: dict[str, list[str]] = field(default_factory=dict)   # notebook -> autograded test cell ids
     # notebook -> the release's plain code cells: the instructor's own, which may use references
     instructor_code: dict[str, list[str]] = field(default_factory=dict)
+    # Dask worker address -> the cores its grading thread and kernels keep to (pools.dask_core_shares)
+    core_shares: dict[str, list[int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -163,8 +166,38 @@ def worker_name() -> str:
 
 def grade_submission(common: CommonPayload, submission: SubmissionPayload) -> GradeResult:
     """Grade one submission in a scratch course; never raises for a bad submission."""
-    with ONE_AT_A_TIME:
+    with ONE_AT_A_TIME, _kept_to(_dask_share(common)):
         return _grade_submission(common, submission)
+
+
+def _dask_share(common: CommonPayload) -> list[int] | None:
+    """The cores this Dask worker keeps its grading to (``common.core_shares``); None elsewhere."""
+    if not common.core_shares:
+        return None
+    try:
+        from distributed import get_worker
+
+        return common.core_shares.get(get_worker().address)
+    except (ImportError, ValueError):   # not in a Dask worker
+        return None
+
+
+@contextlib.contextmanager
+def _kept_to(cores: list[int] | None):
+    """Keep this thread, and the processes it starts (kernels, the zygote), to ``cores`` meanwhile
+    (Linux sets affinity per thread: the worker's other threads are left as they are)."""
+    before = None
+    if cores:
+        try:
+            before = os.sched_getaffinity(0)
+            os.sched_setaffinity(0, cores)
+        except (AttributeError, OSError):   # no affinity here, or cores this process may not use
+            before = None
+    try:
+        yield
+    finally:
+        if before is not None:
+            os.sched_setaffinity(0, before)
 
 
 def _grade_submission(common: CommonPayload, submission: SubmissionPayload) -> GradeResult:

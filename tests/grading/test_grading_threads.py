@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -63,15 +64,21 @@ def _probe_output(notebook, key: str = "THREADS="):
     raise AssertionError("the probe's output is missing from the autograded notebook")
 
 
-@pytest.mark.slow
-def test_each_kernel_graded_side_by_side_gets_its_share(tmp_path):
+def _probed_class(tmp_path, students) -> Path:
+    """A course whose ``students`` each submit the solution with the PROBE before its answer."""
     course = make_course(tmp_path / "course", [UNIT])
     solution = course / "build" / "source" / UNIT / NB
     source = nbformat.read(solution, 4)
     answer = next(c for c in source.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "predict_answer")
     probed = with_answer(solution, "predict_answer", PROBE + answer.source, tmp_path / NB)
-    for student in ("ann", "ben"):
+    for student in students:
         submit(course, student, UNIT, probed)
+    return course
+
+
+@pytest.mark.slow
+def test_each_kernel_graded_side_by_side_gets_its_share(tmp_path):
+    course = _probed_class(tmp_path, ("ann", "ben"))
     env = {k: v for k, v in tool_env().items() if k not in THREAD_VARIABLES}
     env["MKL_NUM_THREADS"] = "7"   # the instructor's own setting
     result = subprocess.run([str(BIN / "dlcourse"), "autograde", UNIT, "--jobs", "2"], cwd=course, env=env,
@@ -85,3 +92,47 @@ def test_each_kernel_graded_side_by_side_gets_its_share(tmp_path):
         shares, cores = [sorted(share) for share in core_shares(2)], _probe_output(graded, "CORES=")
         assert cores in shares if shares else cores == sorted(os.sched_getaffinity(0)), (student, cores)
         assert _probe_output(graded, "SCHEDULING=") == [True, True], student   # the kernel and its thread
+
+
+class FakeClient:
+    """What dask_core_shares asks of a distributed.Client: workers by host, their pids and cores."""
+
+    def __init__(self, workers: dict[str, tuple[str, int]], cores: list[int]):
+        self.workers, self.cores = workers, cores
+
+    def scheduler_info(self):
+        return {"workers": {address: {"host": host} for address, (host, _) in self.workers.items()}}
+
+    def run(self, function):
+        if function is os.getpid:
+            return {address: pid for address, (_, pid) in self.workers.items()}
+        return {address: self.cores for address in self.workers}
+
+
+def test_each_dask_worker_of_a_machine_gets_its_share_of_its_cores():
+    two_machines = {"tcp://a:1": ("a", 10), "tcp://a:2": ("a", 11), "tcp://b:1": ("b", 10)}
+    assert pools.dask_core_shares(FakeClient(two_machines, [0, 1, 2, 3])) == {
+        "tcp://a:1": [0, 1], "tcp://a:2": [2, 3], "tcp://b:1": [0, 1, 2, 3]}
+    threads_of_one_process = {"tcp://a:1": ("a", 10), "tcp://a:2": ("a", 10)}
+    assert pools.dask_core_shares(FakeClient(threads_of_one_process, [0, 1])) == {}
+    more_workers_than_cores = {f"tcp://a:{n}": ("a", n) for n in range(3)}
+    assert pools.dask_core_shares(FakeClient(more_workers_than_cores, [0, 1])) == {}
+    assert pools.dask_core_shares(FakeClient(two_machines, [])) == {}   # no affinity (macOS)
+
+
+@pytest.mark.slow
+def test_each_dask_worker_keeps_its_kernels_to_its_own_cores(tmp_path):
+    from distributed import LocalCluster
+
+    students = ("ann", "ben", "cat")
+    course = _probed_class(tmp_path, students)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", protocol="tcp",
+                      dashboard_address=None) as cluster:
+        result = subprocess.run([str(BIN / "dlcourse"), "autograde", UNIT, "--scheduler", cluster.scheduler_address],
+                                cwd=course, env=tool_env(), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    shares = [sorted(share) for share in core_shares(2)]
+    assert ("each kept to its share" in result.stdout) == bool(shares), result.stdout
+    for student in students:
+        cores = _probe_output(nbformat.read(course / "autograded" / student / UNIT / NB, 4), "CORES=")
+        assert cores in shares if shares else cores == sorted(os.sched_getaffinity(0)), (student, cores)

@@ -277,8 +277,16 @@ _ZYGOTES: dict[int, Zygote] = {}
 
 
 def _key(bubblewrap, python: str, env: dict[str, str], modules: tuple[str, ...], tmpfs_mb: int) -> tuple:
-    """What a zygote's kernels depend on: another value needs another zygote."""
-    return bubblewrap, python, tuple(sorted(env.items())), modules, tmpfs_mb
+    """What a zygote's kernels depend on: another value needs another zygote. (Its kernels also
+    inherit the cores it was started on: this thread's, see ``worker._kept_to``.)"""
+    return bubblewrap, python, tuple(sorted(env.items())), modules, tmpfs_mb, _cores()
+
+
+def _cores() -> tuple[int, ...]:
+    try:
+        return tuple(sorted(os.sched_getaffinity(0)))
+    except AttributeError:   # macOS
+        return ()
 
 
 def zygote(bubblewrap, python: str, env: dict[str, str], modules: tuple[str, ...], tmpfs_mb: int) -> Zygote:
