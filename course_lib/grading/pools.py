@@ -180,10 +180,11 @@ def dask_core_shares(client) -> dict[str, list[int]]:
     """``{worker address: cores}``: each Dask worker's share of its machine's cores, where its kernels
     run (:func:`.worker.grade_submission` keeps its grading thread to it, and the kernels inherit it).
 
-    As with local workers (:func:`core_shares`), a kernel kept to a core of its own graded a
-    TensorFlow unit about 10 % faster than kernels free to move (``benchmarks/class_at_scale.py
-    --pin``). A machine is left alone where its workers outnumber its cores, share one process,
-    or cannot be kept to cores (no affinity: macOS).
+    As with local workers (:func:`core_shares`), kernels kept to a core each graded a
+    TensorFlow unit 5-10 % faster than kernels free to move, in alternating runs of
+    ``benchmarks/class_at_scale.py --units 03_frameworks``. A machine is left alone where its
+    workers outnumber its cores, share one process, or cannot be kept to cores (no affinity:
+    macOS).
     """
     workers = client.scheduler_info().get("workers", {})
     processes = client.run(os.getpid)
