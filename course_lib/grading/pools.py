@@ -91,7 +91,7 @@ class DaskWorkers:
         processes = len(nthreads) or 1
         self.window = 2 * processes
         shares = dask_core_shares(self.client)
-        kept = f", each kept to its share of its machine's cores" if shares else ""
+        kept = ", each kept to its share of its machine's cores" if shares else ""
         self.description = f"Dask cluster at {address} ({processes} worker{'s' if processes != 1 else ''}{kept})"
         crowded = sum(1 for threads in nthreads.values() if threads > 1)
         self.warnings = [f"{crowded} of the Dask workers run several threads, but a worker process grades one "

@@ -117,10 +117,8 @@ class LimitedExecute(CourseExecute):
     warm_kernels = Bool(False, help="Fork sandboxed kernels from a process that has already imported "
                                     "what the notebook imports (course_lib.grading.execution."
                                     "warm_kernels)").tag(config=True)
-    scheduling = Enum(list(SCHEDULING), "normal", help="How Linux schedules the kernel's threads: normal, or "
-                                                      "batch (SCHED_BATCH: no preempting on wake-up; see "
-                                                      "course_lib.grading.execution.limited_kernel.schedule)"
-                      ).tag(config=True)
+    scheduling = Enum(list(SCHEDULING), "normal", help="The kernel's Linux scheduling policy: normal, or batch "
+                                                      "(SCHED_BATCH; see limited_kernel.schedule)").tag(config=True)
     processes = Integer(256, help="Processes (and threads) per kernel (0: no limit)").tag(config=True)
     file_mb = Integer(256, help="Largest file a kernel may write, in MB (0: no limit)").tag(config=True)
     open_files = Integer(1024, help="Open files per kernel process (0: no limit)").tag(config=True)

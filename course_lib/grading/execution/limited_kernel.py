@@ -71,7 +71,7 @@ def schedule(policy: str) -> None:
     (10-20 ms) while the notebook waits for it; each training epoch deletes an iterator.
     Kept from preempting, it runs after the cancellation is marked, and stops at once
     (``benchmarks/tf_data_idle.py``: 20 ms idle per iterator on one core under the normal
-    policy, 0.3 ms under batch).
+    policy, under 0.5 ms under batch).
     """
     if policy != "batch" or not hasattr(os, "SCHED_BATCH"):   # not Linux: nothing to do
         return
