@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 from .config import CourseError
+from .execution.processes import allowed_cores
 
 MAX_POOL_RESTARTS = 3   # a pool whose workers keep dying is given up after this many restarts
 
@@ -160,12 +161,8 @@ def core_shares(jobs: int, cores: list[int] | None = None) -> list[set[int]]:
     time and a little less CPU in our runs (``benchmarks/autograde_profile.py --variants``),
     and NumPy's and TensorFlow's thread pools size themselves to the share.
     """
-    if cores is None:
-        try:
-            cores = sorted(os.sched_getaffinity(0))
-        except AttributeError:   # macOS: no affinity
-            return []
-    if not cores or jobs > len(cores):
+    cores = allowed_cores() if cores is None else cores
+    if not cores or jobs > len(cores):   # (no cores: no affinity on this system)
         return []
     size, extra = divmod(len(cores), jobs)
     shares, start = [], 0
@@ -188,7 +185,7 @@ def dask_core_shares(client) -> dict[str, list[int]]:
     """
     workers = client.scheduler_info().get("workers", {})
     processes = client.run(os.getpid)
-    cores = client.run(_allowed_cores)
+    cores = client.run(allowed_cores)
     machines: dict[str, list[str]] = {}
     for address, info in workers.items():
         machines.setdefault(info.get("host", address), []).append(address)
@@ -200,14 +197,6 @@ def dask_core_shares(client) -> dict[str, list[int]]:
         for address, share in zip(addresses, core_shares(len(addresses), cores.get(addresses[0]))):
             shares[address] = sorted(share)
     return shares
-
-
-def _allowed_cores() -> list[int]:
-    """The cores this (worker) process may run on; none where the system does not say."""
-    try:
-        return sorted(os.sched_getaffinity(0))
-    except AttributeError:   # macOS
-        return []
 
 
 def default_jobs() -> int:

@@ -136,3 +136,23 @@ def test_each_dask_worker_keeps_its_kernels_to_its_own_cores(tmp_path):
     for student in students:
         cores = _probe_output(nbformat.read(course / "autograded" / student / UNIT / NB, 4), "CORES=")
         assert cores in shares if shares else cores == sorted(os.sched_getaffinity(0)), (student, cores)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores to keep to one of them")
+def test_grading_keeps_to_its_share_and_gives_it_back():
+    import threading
+
+    from course_lib.grading.worker import _kept_to
+
+    everything, seen = sorted(os.sched_getaffinity(0)), {}
+
+    def grade():   # affinity is per thread: in a thread of its own, as a Dask worker's grading thread
+        with _kept_to([everything[-1]]):
+            seen["during"] = sorted(os.sched_getaffinity(0))
+        seen["after"] = sorted(os.sched_getaffinity(0))
+
+    thread = threading.Thread(target=grade)
+    thread.start()
+    thread.join()
+    assert seen == {"during": [everything[-1]], "after": everything}
+    assert sorted(os.sched_getaffinity(0)) == everything   # the other threads were never touched

@@ -1,4 +1,5 @@
-"""Killing what a graded kernel left running: shared by the executor, the warm kernels' sandbox and the worker pools."""
+"""Killing what a graded kernel left running, and the cores a process may use: shared by the executor,
+the warm kernels' sandbox and the worker pools."""
 
 from __future__ import annotations
 
@@ -31,3 +32,12 @@ def session_members(session_id: int) -> list[psutil.Process]:
         except (OSError, psutil.Error):
             continue
     return members
+
+
+def allowed_cores() -> list[int]:
+    """The cores this thread may run on (Linux affinity, which the processes it starts inherit);
+    none where the system does not say (macOS)."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        return []

@@ -49,7 +49,7 @@ from ...checks.evidence import RECORD_ENV
 from ..exercise_cells import without_magics
 from . import sandbox as sandboxing
 from .jupyter_workarounds import ReadyKernelClient
-from .processes import kill_processes
+from .processes import allowed_cores, kill_processes
 
 ZYGOTE_MODULE = "course_lib.grading.execution.kernel_zygote"
 # Imported in the zygote when the notebook imports them: large third-party packages whose
@@ -279,14 +279,7 @@ _ZYGOTES: dict[int, Zygote] = {}
 def _key(bubblewrap, python: str, env: dict[str, str], modules: tuple[str, ...], tmpfs_mb: int) -> tuple:
     """What a zygote's kernels depend on: another value needs another zygote. (Its kernels also
     inherit the cores it was started on: this thread's, see ``worker._kept_to``.)"""
-    return bubblewrap, python, tuple(sorted(env.items())), modules, tmpfs_mb, _cores()
-
-
-def _cores() -> tuple[int, ...]:
-    try:
-        return tuple(sorted(os.sched_getaffinity(0)))
-    except AttributeError:   # macOS
-        return ()
+    return bubblewrap, python, tuple(sorted(env.items())), modules, tmpfs_mb, tuple(allowed_cores())
 
 
 def zygote(bubblewrap, python: str, env: dict[str, str], modules: tuple[str, ...], tmpfs_mb: int) -> Zygote:
